@@ -1,0 +1,202 @@
+//! Errors returned by the pool.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why making a connection failed. Cheap to clone, so the last one can be
+/// handed to every caller whose wait it explains.
+#[derive(Debug)]
+pub enum ConnectError<E> {
+    /// The backend refused or failed (`connect` or `after_create`).
+    Backend(Arc<E>),
+    /// One attempt took longer than `create_timeout` (or the caller's deadline).
+    TimedOut {
+        /// How long the attempt was allowed to take.
+        after: Duration,
+    },
+}
+
+impl<E> Clone for ConnectError<E> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Backend(e) => Self::Backend(Arc::clone(e)),
+            Self::TimedOut { after } => Self::TimedOut { after: *after },
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for ConnectError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Backend(e) => write!(f, "connect failed: {e}"),
+            Self::TimedOut { after } => write!(f, "connect timed out after {after:?}"),
+        }
+    }
+}
+
+impl<E: StdError + 'static> StdError for ConnectError<E> {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            Self::Backend(e) => Some(&**e),
+            Self::TimedOut { .. } => None,
+        }
+    }
+}
+
+/// An error from [`Pool::get`](crate::Pool::get) and its relatives.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PoolError<E> {
+    /// No connection became available before the deadline.
+    Timeout {
+        /// How long the caller waited.
+        waited: Duration,
+        /// The last connect failure, when creating connections kept failing;
+        /// the usual real reason behind a timeout.
+        last_error: Option<ConnectError<E>>,
+    },
+    /// Creating a connection for this caller failed on every attempt.
+    Connect {
+        /// Attempts made (the first plus retries).
+        attempts: u32,
+        /// The last attempt's failure.
+        error: ConnectError<E>,
+    },
+    /// The pool is closed (or draining) and hands out nothing.
+    Closed,
+    /// [`try_get`](crate::Pool::try_get) found no idle connection.
+    NoneIdle,
+}
+
+impl<E: fmt::Display> fmt::Display for PoolError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Timeout {
+                waited,
+                last_error: Some(e),
+            } => write!(
+                f,
+                "timed out after {waited:?} waiting for a connection; last connect error: {e}"
+            ),
+            Self::Timeout {
+                waited,
+                last_error: None,
+            } => write!(
+                f,
+                "timed out after {waited:?} waiting for a connection (all connections busy)"
+            ),
+            Self::Connect { attempts, error } => {
+                write!(
+                    f,
+                    "could not open a connection after {attempts} attempt(s): {error}"
+                )
+            }
+            Self::Closed => f.write_str("the pool is closed"),
+            Self::NoneIdle => f.write_str("no idle connection available"),
+        }
+    }
+}
+
+impl<E: StdError + 'static> StdError for PoolError<E> {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            Self::Timeout {
+                last_error: Some(e),
+                ..
+            }
+            | Self::Connect { error: e, .. } => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl<E> PoolError<E> {
+    /// Whether this is a [`Timeout`](PoolError::Timeout).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Timeout { .. })
+    }
+
+    /// The backend error behind this one, if any.
+    pub fn backend_error(&self) -> Option<&E> {
+        match self {
+            Self::Timeout {
+                last_error: Some(ConnectError::Backend(e)),
+                ..
+            }
+            | Self::Connect {
+                error: ConnectError::Backend(e),
+                ..
+            } => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// A pool setting that is out of range, or a builder that cannot start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    field: &'static str,
+    message: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+
+    /// The setting at fault, as spelled in the configuration (`max_size`).
+    pub fn field(&self) -> &'static str {
+        self.field
+    }
+
+    /// What is wrong with it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid pool setting `{}`: {}", self.field, self.message)
+    }
+}
+
+impl StdError for ConfigError {}
+
+/// An error from [`Builder::build_warm`](crate::Builder::build_warm).
+#[derive(Debug)]
+pub enum BuildError<E> {
+    /// The configuration is invalid.
+    Config(ConfigError),
+    /// Warm-up with `fail_fast` could not open the first connection.
+    Connect(PoolError<E>),
+}
+
+impl<E: fmt::Display> fmt::Display for BuildError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Config(e) => e.fmt(f),
+            Self::Connect(e) => write!(f, "pool warm-up failed: {e}"),
+        }
+    }
+}
+
+impl<E: StdError + 'static> StdError for BuildError<E> {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            Self::Config(e) => Some(e),
+            Self::Connect(e) => Some(e),
+        }
+    }
+}
+
+impl<E> From<ConfigError> for BuildError<E> {
+    fn from(e: ConfigError) -> Self {
+        Self::Config(e)
+    }
+}

@@ -1,0 +1,121 @@
+//! [`Pooled`]: the guard that hands a connection out and brings it back.
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+
+use tokio::time::Instant;
+
+use crate::conn::{Conn, ConnectionInfo};
+use crate::{Manager, Pool};
+
+/// A connection checked out of a [`Pool`]. Derefs to the connection; dropping
+/// it returns the connection to the pool (or closes it, if it broke or
+/// reached its lifetime).
+#[must_use = "dropping the guard returns the connection to the pool at once"]
+pub struct Pooled<M: Manager> {
+    conn: Option<Conn<M::Connection>>,
+    pool: Pool<M>,
+    since: Instant,
+    broken: bool,
+}
+
+impl<M: Manager> Pooled<M> {
+    pub(crate) fn new(pool: Pool<M>, conn: Conn<M::Connection>, since: Instant) -> Self {
+        Self {
+            conn: Some(conn),
+            pool,
+            since,
+            broken: false,
+        }
+    }
+
+    fn conn(&self) -> &Conn<M::Connection> {
+        self.conn
+            .as_ref()
+            .expect("a guard holds its connection until dropped")
+    }
+
+    /// Id, creation time, last use and use count of this connection.
+    pub fn info(&self) -> ConnectionInfo {
+        self.conn().info
+    }
+
+    /// When this checkout began.
+    pub fn checked_out_at(&self) -> Instant {
+        self.since
+    }
+
+    /// The pool this connection belongs to.
+    pub fn pool(&self) -> &Pool<M> {
+        &self.pool
+    }
+
+    /// Closes the connection instead of reusing it when the guard drops —
+    /// for a caller who knows it is in a bad state (an aborted protocol
+    /// exchange, a transaction that could not be rolled back).
+    pub fn mark_broken(&mut self) {
+        self.broken = true;
+    }
+
+    /// Takes the connection out of the pool for good. Its slot is freed at
+    /// once, so the pool may open another in its place.
+    pub fn detach(mut self) -> M::Connection {
+        let conn = self
+            .conn
+            .take()
+            .expect("a guard holds its connection until dropped");
+        let now = Instant::now();
+        let held = now.saturating_duration_since(self.since);
+        self.pool
+            .shared
+            .with_state(|st| st.detach(&conn, held, now));
+        conn.raw
+    }
+}
+
+impl<M: Manager> Deref for Pooled<M> {
+    type Target = M::Connection;
+
+    fn deref(&self) -> &M::Connection {
+        &self.conn().raw
+    }
+}
+
+impl<M: Manager> DerefMut for Pooled<M> {
+    fn deref_mut(&mut self) -> &mut M::Connection {
+        &mut self
+            .conn
+            .as_mut()
+            .expect("a guard holds its connection until dropped")
+            .raw
+    }
+}
+
+impl<M: Manager> AsRef<M::Connection> for Pooled<M> {
+    fn as_ref(&self) -> &M::Connection {
+        self
+    }
+}
+
+impl<M: Manager> AsMut<M::Connection> for Pooled<M> {
+    fn as_mut(&mut self) -> &mut M::Connection {
+        self
+    }
+}
+
+impl<M: Manager> fmt::Debug for Pooled<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pooled")
+            .field("pool", &self.pool.name())
+            .field("info", &self.conn.as_ref().map(|c| c.info))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: Manager> Drop for Pooled<M> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.pool.shared.checkin(conn, self.since, self.broken);
+        }
+    }
+}

@@ -1,0 +1,36 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Modules at a glance
+//! - [`Manager`]: what a backend implements.
+//! - [`Pool`], [`Builder`], [`PoolConfig`]: the pool and its settings.
+//! - [`Pooled`]: the guard a `get()` returns.
+//! - [`Stats`], [`Health`], [`Advice`]: what the pool knows about itself.
+//! - [`Registry`]: named pools of any manager behind one handle.
+
+mod builder;
+mod config;
+mod conn;
+mod error;
+mod guard;
+mod health;
+mod histogram;
+mod manager;
+mod pool;
+mod registry;
+mod state;
+mod stats;
+mod tasks;
+
+pub use builder::Builder;
+pub use config::{HealthConfig, IdleOrder, PoolConfig, Validation, WarmUp, off_or_duration};
+pub use conn::ConnectionInfo;
+pub use error::{BuildError, ConfigError, ConnectError, PoolError};
+pub use guard::Pooled;
+pub use health::{
+    Advice, AdviceKind, Health, HealthStatus, Recommendation, SizingEstimate, SizingVerdict,
+};
+pub use histogram::{Histogram, LatencySummary};
+pub use manager::Manager;
+pub use pool::{DrainOutcome, Pool};
+pub use registry::{AggregateStats, DEFAULT_IDLE_REMOVAL, PoolHandle, Registry, RegistryError};
+pub use stats::{CloseReason, ClosedCounts, Counters, Derived, Gauges, Histograms, Stats};

@@ -1,0 +1,409 @@
+//! Exact statistics: gauges, counters, latency histograms and a rolling window.
+//!
+//! Everything here is updated under the pool's one lock, in the same critical
+//! section that changes the pool, so a [`Stats`] snapshot is consistent:
+//! `idle + in_use == size` holds in every snapshot, not just on average.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::histogram::{Histogram, LatencySummary, ms};
+
+/// Why a connection was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// [`Manager::has_broken`](crate::Manager::has_broken) said so on return,
+    /// or the caller marked it broken.
+    Broken,
+    /// Validation before checkout or a keepalive ping failed.
+    FailedValidation,
+    /// It reached its (jittered) maximum lifetime.
+    MaxLifetime,
+    /// It sat idle longer than the idle timeout.
+    IdleTimeout,
+    /// [`Pool::evict`](crate::Pool::evict) retired it.
+    Evicted,
+    /// An overflow connection came back with nobody waiting.
+    OverflowReturned,
+    /// A hook (`before_checkout`, `reset`) failed on it.
+    Error,
+    /// The pool was resized below its current size.
+    Shrunk,
+    /// The pool was closed or drained.
+    PoolClosed,
+}
+
+impl CloseReason {
+    /// Every reason, in a stable order.
+    pub const ALL: [CloseReason; 9] = [
+        Self::Broken,
+        Self::FailedValidation,
+        Self::MaxLifetime,
+        Self::IdleTimeout,
+        Self::Evicted,
+        Self::OverflowReturned,
+        Self::Error,
+        Self::Shrunk,
+        Self::PoolClosed,
+    ];
+
+    /// The reason in snake case, as used in logs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Broken => "broken",
+            Self::FailedValidation => "failed_validation",
+            Self::MaxLifetime => "max_lifetime",
+            Self::IdleTimeout => "idle_timeout",
+            Self::Evicted => "evicted",
+            Self::OverflowReturned => "overflow_returned",
+            Self::Error => "error",
+            Self::Shrunk => "shrunk",
+            Self::PoolClosed => "pool_closed",
+        }
+    }
+}
+
+/// Connections closed, by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ClosedCounts {
+    /// See [`CloseReason::Broken`].
+    pub broken: u64,
+    /// See [`CloseReason::FailedValidation`].
+    pub failed_validation: u64,
+    /// See [`CloseReason::MaxLifetime`].
+    pub max_lifetime: u64,
+    /// See [`CloseReason::IdleTimeout`].
+    pub idle_timeout: u64,
+    /// See [`CloseReason::Evicted`].
+    pub evicted: u64,
+    /// See [`CloseReason::OverflowReturned`].
+    pub overflow_returned: u64,
+    /// See [`CloseReason::Error`].
+    pub error: u64,
+    /// See [`CloseReason::Shrunk`].
+    pub shrunk: u64,
+    /// See [`CloseReason::PoolClosed`].
+    pub pool_closed: u64,
+}
+
+impl ClosedCounts {
+    /// The counter for one reason.
+    pub fn get(&self, reason: CloseReason) -> u64 {
+        match reason {
+            CloseReason::Broken => self.broken,
+            CloseReason::FailedValidation => self.failed_validation,
+            CloseReason::MaxLifetime => self.max_lifetime,
+            CloseReason::IdleTimeout => self.idle_timeout,
+            CloseReason::Evicted => self.evicted,
+            CloseReason::OverflowReturned => self.overflow_returned,
+            CloseReason::Error => self.error,
+            CloseReason::Shrunk => self.shrunk,
+            CloseReason::PoolClosed => self.pool_closed,
+        }
+    }
+
+    pub(crate) fn bump(&mut self, reason: CloseReason) {
+        let slot = match reason {
+            CloseReason::Broken => &mut self.broken,
+            CloseReason::FailedValidation => &mut self.failed_validation,
+            CloseReason::MaxLifetime => &mut self.max_lifetime,
+            CloseReason::IdleTimeout => &mut self.idle_timeout,
+            CloseReason::Evicted => &mut self.evicted,
+            CloseReason::OverflowReturned => &mut self.overflow_returned,
+            CloseReason::Error => &mut self.error,
+            CloseReason::Shrunk => &mut self.shrunk,
+            CloseReason::PoolClosed => &mut self.pool_closed,
+        };
+        *slot += 1;
+    }
+
+    /// All closes, whatever the reason.
+    pub fn total(&self) -> u64 {
+        CloseReason::ALL.iter().map(|r| self.get(*r)).sum()
+    }
+}
+
+/// Monotonic counters since the pool was built.
+///
+/// Once no `get()` is in flight, every call is accounted for exactly once:
+/// `gets == served + timeouts + connect_failures + rejected_closed + none_idle + cancelled`,
+/// where `served = checkouts - checkout_rejections`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Counters {
+    /// Calls to `get`, `get_timeout` and `try_get`.
+    pub gets: u64,
+    /// Gets served at once by an idle connection.
+    pub hits: u64,
+    /// Gets served by a connection created for them.
+    pub misses: u64,
+    /// Gets that had to queue.
+    pub waited: u64,
+    /// Connections handed out (including ones then rejected by validation).
+    pub checkouts: u64,
+    /// Checkouts of a connection that had been used before.
+    pub reused: u64,
+    /// Checkouts undone because validation or `before_checkout` failed.
+    pub checkout_rejections: u64,
+    /// Gets that timed out.
+    pub timeouts: u64,
+    /// Gets that failed because connecting failed on every attempt.
+    pub connect_failures: u64,
+    /// Gets refused because the pool was closed.
+    pub rejected_closed: u64,
+    /// `try_get` calls that found nothing idle.
+    pub none_idle: u64,
+    /// Gets dropped by their caller before they completed.
+    pub cancelled: u64,
+    /// Connections opened.
+    pub created: u64,
+    /// Overflow connections opened (included in `created`).
+    pub overflow_created: u64,
+    /// Failed connect attempts (each retry counts).
+    pub create_errors: u64,
+    /// Connect attempts that were retries.
+    pub retries: u64,
+    /// Failed validations (before checkout or keepalive).
+    pub validation_failures: u64,
+    /// Keepalive pings sent.
+    pub keepalives: u64,
+    /// Connections detached from the pool by their holder.
+    pub detached: u64,
+    /// Connections held past the leak detection threshold.
+    pub leaks: u64,
+    /// Connections closed, by reason.
+    pub closed: ClosedCounts,
+}
+
+impl Counters {
+    /// Gets that returned a connection.
+    pub fn served(&self) -> u64 {
+        self.checkouts - self.checkout_rejections
+    }
+}
+
+/// Point-in-time sizes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Gauges {
+    /// Open connections (idle + in use), overflow included.
+    pub size: usize,
+    /// Connections ready in the pool.
+    pub idle: usize,
+    /// Connections checked out, or being validated, pinged or reset.
+    pub in_use: usize,
+    /// Callers queued for a connection.
+    pub waiting: usize,
+    /// Connections being opened.
+    pub pending: usize,
+    /// Open overflow connections.
+    pub overflow: usize,
+    /// Overflow connections checked out.
+    pub overflow_in_use: usize,
+    /// Configured maximum (regular connections).
+    pub max_size: usize,
+    /// Configured minimum idle.
+    pub min_idle: usize,
+    /// Configured overflow allowance.
+    pub max_overflow: usize,
+    /// Whether gets are paused.
+    pub paused: bool,
+    /// Whether the pool is closed.
+    pub closed: bool,
+}
+
+/// Values derived from the counters and the recent window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Derived {
+    /// In use / max size, as a fraction (above 1.0 when overflow is in use).
+    pub utilization: f64,
+    /// Hits / (hits + misses); `None` before any get.
+    pub hit_ratio: Option<f64>,
+    /// Reuses per created connection; `None` before any connection.
+    pub reuse_ratio: Option<f64>,
+    /// Gets per second over the recent window.
+    pub arrival_rate: f64,
+    /// Mean time a connection was held, over the recent window.
+    #[serde(serialize_with = "ms")]
+    pub mean_hold: Duration,
+    /// Mean connections in use over the recent window (total hold time /
+    /// window), i.e. the load Little's law sees.
+    pub mean_in_use: f64,
+    /// Failed connects and timeouts in the recent window.
+    pub recent_errors: u64,
+    /// Gets that had to queue in the recent window.
+    pub recent_waits: u64,
+    /// Overflow connections opened in the recent window.
+    pub recent_overflow: u64,
+    /// How much history the window holds (up to `stats_window`).
+    #[serde(serialize_with = "ms")]
+    pub window: Duration,
+    /// Time since the last get.
+    #[serde(serialize_with = "ms")]
+    pub idle_for: Duration,
+}
+
+/// The pool's latency histograms, in full.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Histograms {
+    /// Time from `get()` to a connection in hand (zero for hits).
+    pub acquire: Histogram,
+    /// Time a connection was held by its caller.
+    pub hold: Histogram,
+    /// Time to open a connection (successful attempts).
+    pub create: Histogram,
+}
+
+/// A consistent snapshot of one pool's statistics.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct Stats {
+    /// The pool's name.
+    pub name: String,
+    /// Sizes now.
+    pub gauges: Gauges,
+    /// Counters since start.
+    pub counters: Counters,
+    /// Acquire-wait percentiles.
+    pub acquire: LatencySummary,
+    /// Hold-time percentiles.
+    pub hold: LatencySummary,
+    /// Create-time percentiles.
+    pub create: LatencySummary,
+    /// Ratios and recent rates.
+    pub derived: Derived,
+    /// The histograms behind the summaries (for exporters).
+    #[serde(skip)]
+    pub histograms: Histograms,
+}
+
+const SLOTS: usize = 6;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    gets: u64,
+    waits: u64,
+    returns: u64,
+    hold_ns: u128,
+    errors: u64,
+    overflow: u64,
+}
+
+/// Counts over the recent `stats_window`, kept in six rotating slots.
+#[derive(Debug)]
+pub(crate) struct Window {
+    epoch: Instant,
+    slot_ns: u128,
+    current: u64,
+    slots: [Slot; SLOTS],
+}
+
+impl Window {
+    pub(crate) fn new(epoch: Instant, window: Duration) -> Self {
+        Self {
+            epoch,
+            slot_ns: (window.as_nanos() / SLOTS as u128).max(1),
+            current: 0,
+            slots: [Slot::default(); SLOTS],
+        }
+    }
+
+    fn slot(&mut self, now: Instant) -> &mut Slot {
+        let idx = (now.saturating_duration_since(self.epoch).as_nanos() / self.slot_ns) as u64;
+        if idx != self.current {
+            let stale = (idx - self.current).min(SLOTS as u64);
+            for k in 0..stale {
+                self.slots[((idx - k) % SLOTS as u64) as usize] = Slot::default();
+            }
+            self.current = idx;
+        }
+        &mut self.slots[(idx % SLOTS as u64) as usize]
+    }
+
+    pub(crate) fn get(&mut self, now: Instant, waited: bool) {
+        let s = self.slot(now);
+        s.gets += 1;
+        s.waits += u64::from(waited);
+    }
+
+    pub(crate) fn hold(&mut self, now: Instant, held: Duration) {
+        let s = self.slot(now);
+        s.returns += 1;
+        s.hold_ns += held.as_nanos();
+    }
+
+    pub(crate) fn error(&mut self, now: Instant) {
+        self.slot(now).errors += 1;
+    }
+
+    pub(crate) fn overflow(&mut self, now: Instant) {
+        self.slot(now).overflow += 1;
+    }
+
+    /// Sums the window and fills the windowed fields of `d`.
+    pub(crate) fn derive(&mut self, now: Instant, d: &mut Derived) {
+        self.slot(now);
+        let total = self.slots.iter().fold(Slot::default(), |a, s| Slot {
+            gets: a.gets + s.gets,
+            waits: a.waits + s.waits,
+            returns: a.returns + s.returns,
+            hold_ns: a.hold_ns + s.hold_ns,
+            errors: a.errors + s.errors,
+            overflow: a.overflow + s.overflow,
+        });
+        let full = Duration::from_nanos((self.slot_ns * SLOTS as u128) as u64);
+        let span = now.saturating_duration_since(self.epoch).min(full);
+        let secs = span.as_secs_f64();
+        d.window = span;
+        d.recent_errors = total.errors;
+        d.recent_waits = total.waits;
+        d.recent_overflow = total.overflow;
+        if secs > 0.0 {
+            d.arrival_rate = total.gets as f64 / secs;
+            d.mean_in_use = total.hold_ns as f64 / 1e9 / secs;
+        }
+        if total.returns > 0 {
+            d.mean_hold = Duration::from_nanos((total.hold_ns / u128::from(total.returns)) as u64);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_forgets_old_slots() {
+        let t0 = Instant::now();
+        let mut w = Window::new(t0, Duration::from_secs(60));
+        w.get(t0, false);
+        w.error(t0);
+        w.hold(t0 + Duration::from_secs(5), Duration::from_secs(2));
+        let mut d = Derived::default();
+        w.derive(t0 + Duration::from_secs(30), &mut d);
+        assert_eq!(d.recent_errors, 1);
+        assert_eq!(d.mean_hold, Duration::from_secs(2));
+        assert!((d.arrival_rate - 1.0 / 30.0).abs() < 1e-9);
+        let mut d = Derived::default();
+        w.derive(t0 + Duration::from_secs(200), &mut d);
+        assert_eq!(d.recent_errors, 0);
+        assert_eq!(d.arrival_rate, 0.0);
+    }
+
+    #[test]
+    fn closed_counts_total_every_reason() {
+        let mut c = ClosedCounts::default();
+        for r in CloseReason::ALL {
+            c.bump(r);
+            assert_eq!(c.get(r), 1, "{}", r.as_str());
+        }
+        assert_eq!(c.total(), CloseReason::ALL.len() as u64);
+    }
+}
