@@ -143,7 +143,12 @@ impl<M: Manager> Builder<M> {
                     }
                     Err(gave_up) => {
                         let error = shared.with_state(|st| {
-                            st.create_gave_up(CreateKind::Regular, gave_up.attempts, false);
+                            st.create_gave_up(
+                                CreateKind::Regular,
+                                gave_up.attempts,
+                                false,
+                                Instant::now(),
+                            );
                             st.last_error()
                         });
                         pool.close();

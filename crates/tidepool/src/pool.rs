@@ -235,7 +235,7 @@ impl<M: Manager> Pool<M> {
             .maintenance
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(task.abort_handle());
-        shared.with_state(|st| st.plan_creates());
+        shared.with_state(|st| st.plan_creates(now));
         Ok(Self { shared })
     }
 
@@ -499,7 +499,8 @@ impl<M: Manager> Pool<M> {
         if max_size == 0 {
             return Err(ConfigError::new("max_size", "must be at least 1"));
         }
-        self.shared.with_state(|st| st.resize(max_size));
+        self.shared
+            .with_state(|st| st.resize(max_size, Instant::now()));
         tracing::info!(pool = %self.shared.name, max_size, "pool resized");
         Ok(())
     }
@@ -523,7 +524,7 @@ impl<M: Manager> Pool<M> {
     /// ("close all connections for maintenance"); new gets get new
     /// connections.
     pub fn evict(&self) {
-        self.shared.with_state(|st| st.evict());
+        self.shared.with_state(|st| st.evict(Instant::now()));
         tracing::info!(pool = %self.shared.name, "pool evicted");
     }
 

@@ -132,6 +132,9 @@ pub(crate) struct State<C, E> {
     closed: bool,
     generation: u64,
     last_error: Option<ConnectError<E>>,
+    /// After a failed connect, no new connect starts before this instant
+    /// (the retry delay), so failing connects never spin.
+    create_gate: Option<Instant>,
     last_activity: Instant,
     counters: Counters,
     hist: Histograms,
@@ -158,6 +161,7 @@ impl<C, E> State<C, E> {
             closed: false,
             generation: 0,
             last_error: None,
+            create_gate: None,
             last_activity: now,
             counters: Counters::default(),
             hist: Histograms::default(),
@@ -296,12 +300,12 @@ impl<C, E> State<C, E> {
                 self.track_leak(conn.info.id, caller(), now);
             }
             if retired {
-                self.plan_creates();
+                self.plan_creates(now);
             }
             return Checkout::Ready { conn, validate };
         }
         if retired {
-            self.plan_creates();
+            self.plan_creates(now);
         }
         Checkout::Queue
     }
@@ -339,7 +343,7 @@ impl<C, E> State<C, E> {
             deadline,
             caller,
         });
-        self.plan_creates();
+        self.plan_creates(now);
         id
     }
 
@@ -394,7 +398,7 @@ impl<C, E> State<C, E> {
         match reason.or_else(|| self.retire_reason(&conn, now)) {
             Some(reason) => {
                 self.close(conn, reason);
-                self.plan_creates();
+                self.plan_creates(now);
             }
             None => self.place(conn, now),
         }
@@ -451,7 +455,7 @@ impl<C, E> State<C, E> {
         match reason {
             Some(reason) => {
                 self.close(conn, reason);
-                self.plan_creates();
+                self.plan_creates(now);
             }
             None => self.place(conn, now),
         }
@@ -472,7 +476,7 @@ impl<C, E> State<C, E> {
         match reason {
             Some(reason) => {
                 self.close(conn, reason);
-                self.plan_creates();
+                self.plan_creates(now);
             }
             None => self.place(conn, now),
         }
@@ -504,7 +508,7 @@ impl<C, E> State<C, E> {
         if self.leaks.is_some() {
             self.untrack_leak(conn.info.id, now);
         }
-        self.plan_creates();
+        self.plan_creates(now);
     }
 
     /// Hands `conn` to the oldest waiter or puts it in the idle queue.
@@ -564,8 +568,8 @@ impl<C, E> State<C, E> {
 
     /// Issues create orders for waiters no pending connect will serve, then
     /// for `min_idle`, as far as capacity allows.
-    pub(crate) fn plan_creates(&mut self) {
-        if self.closed {
+    pub(crate) fn plan_creates(&mut self, now: Instant) {
+        if self.closed || self.create_gate.is_some_and(|gate| gate > now) {
             return;
         }
         if !self.paused {
@@ -619,6 +623,7 @@ impl<C, E> State<C, E> {
         self.counters.created += 1;
         self.hist.create.record(took);
         self.last_error = None;
+        self.create_gate = None;
         let overflow = kind == CreateKind::Overflow;
         if overflow {
             self.counters.overflow_created += 1;
@@ -654,8 +659,14 @@ impl<C, E> State<C, E> {
     }
 
     /// One connect attempt failed.
-    pub(crate) fn create_failed(&mut self, error: ConnectError<E>, now: Instant) {
+    pub(crate) fn create_failed(
+        &mut self,
+        error: ConnectError<E>,
+        now: Instant,
+        retry_in: Duration,
+    ) {
         self.counters.create_errors += 1;
+        self.create_gate = Some(now + retry_in);
         self.window.error(now);
         self.last_error = Some(error);
     }
@@ -668,7 +679,13 @@ impl<C, E> State<C, E> {
     /// A create order ended without a connection. When it used up its
     /// retries (`exhausted`), the oldest waiter learns why at once instead of
     /// waiting out its timeout.
-    pub(crate) fn create_gave_up(&mut self, kind: CreateKind, attempts: u32, exhausted: bool) {
+    pub(crate) fn create_gave_up(
+        &mut self,
+        kind: CreateKind,
+        attempts: u32,
+        exhausted: bool,
+        now: Instant,
+    ) {
         self.finish_pending(kind);
         if exhausted {
             if let Some(error) = self.last_error.clone() {
@@ -684,7 +701,7 @@ impl<C, E> State<C, E> {
                 }
             }
         }
-        self.plan_creates();
+        self.plan_creates(now);
     }
 
     /// Whether the oldest waiter still needs the create order just finished.
@@ -710,17 +727,17 @@ impl<C, E> State<C, E> {
     }
 
     /// Retires every connection: idle ones now, busy ones on return.
-    pub(crate) fn evict(&mut self) {
+    pub(crate) fn evict(&mut self, now: Instant) {
         self.generation += 1;
         while let Some(conn) = self.idle.pop_front() {
             self.close(conn, CloseReason::Evicted);
         }
-        self.plan_creates();
+        self.plan_creates(now);
     }
 
     /// Changes `max_size`; surplus idle connections close now, busy ones on
     /// return.
-    pub(crate) fn resize(&mut self, max_size: usize) {
+    pub(crate) fn resize(&mut self, max_size: usize, now: Instant) {
         self.cfg.max_size = max_size;
         self.cfg.min_idle = self.cfg.min_idle.min(max_size);
         let mut keep = VecDeque::with_capacity(self.idle.len());
@@ -732,7 +749,7 @@ impl<C, E> State<C, E> {
             }
         }
         self.idle = keep;
-        self.plan_creates();
+        self.plan_creates(now);
     }
 
     pub(crate) fn set_paused(&mut self, paused: bool, now: Instant) {
@@ -749,7 +766,7 @@ impl<C, E> State<C, E> {
                     self.place(conn, now);
                 }
             }
-            self.plan_creates();
+            self.plan_creates(now);
         }
     }
 
@@ -783,7 +800,7 @@ impl<C, E> State<C, E> {
         self.idle = keep;
         self.in_use += ping.len();
         self.report_leaks(now);
-        self.plan_creates();
+        self.plan_creates(now);
         ping
     }
 
@@ -824,14 +841,14 @@ impl<C, E> State<C, E> {
         if !ok {
             self.counters.validation_failures += 1;
             self.close(conn, CloseReason::FailedValidation);
-            self.plan_creates();
+            self.plan_creates(now);
             return;
         }
         conn.checked_at = now;
         match self.retire_reason(&conn, now) {
             Some(reason) => {
                 self.close(conn, reason);
-                self.plan_creates();
+                self.plan_creates(now);
             }
             None => self.place(conn, now),
         }
@@ -1021,7 +1038,7 @@ mod tests {
         let Checkout::Ready { conn, .. } = st.checkout(now, now, true, || None) else {
             panic!("idle connection expected")
         };
-        st.evict();
+        st.evict(now);
         assert_eq!(st.gauges().idle, 0);
         st.checkin(conn, Duration::ZERO, now, false);
         assert_eq!(st.counters.closed.evicted, 2);

@@ -76,7 +76,7 @@ pub(crate) async fn open<M: Manager>(
         tracing::warn!(pool = %shared.name, attempt = attempts, error = %error, "connect failed");
         let delay = backoff(cfg.retry_backoff, cfg.retry_backoff_max, attempts);
         let go_on = shared.with_state(|st| {
-            st.create_failed(error, now);
+            st.create_failed(error, now, delay);
             let exhausted = attempts > cfg.max_retries;
             let late = order.deadline.is_some_and(|d| now + delay >= d);
             let go_on =
@@ -109,7 +109,12 @@ pub(crate) async fn create<M: Manager>(shared: Arc<Shared<M>>, order: CreateOrde
         }
         Err(gave_up) => {
             shared.with_state(|st| {
-                st.create_gave_up(order.kind, gave_up.attempts, gave_up.exhausted)
+                st.create_gave_up(
+                    order.kind,
+                    gave_up.attempts,
+                    gave_up.exhausted,
+                    Instant::now(),
+                )
             });
         }
     }

@@ -1,0 +1,279 @@
+//! SVG charts, drawn with plotters' SVG backend only (no font files, no
+//! fontconfig: text is left to the SVG viewer).
+
+use std::path::Path;
+
+use plotters::coord::ranged1d::SegmentValue;
+use plotters::prelude::*;
+
+use crate::stats::Spread;
+
+/// Any error while drawing.
+pub type ChartError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Colours, in series order; the first (tidepool) stands out.
+const COLORS: [RGBColor; 9] = [
+    RGBColor(213, 43, 30),
+    RGBColor(0, 114, 178),
+    RGBColor(0, 158, 115),
+    RGBColor(230, 159, 0),
+    RGBColor(204, 121, 167),
+    RGBColor(86, 180, 233),
+    RGBColor(110, 110, 110),
+    RGBColor(0, 0, 0),
+    RGBColor(150, 90, 40),
+];
+
+fn color(i: usize) -> RGBColor {
+    COLORS[i % COLORS.len()]
+}
+
+/// One line: a value (min / median / max over repetitions) per x category;
+/// `None` where the contender did not run.
+#[derive(Debug, Clone)]
+pub struct Series {
+    /// Legend text.
+    pub name: String,
+    /// One entry per x category.
+    pub points: Vec<Option<Spread>>,
+}
+
+/// A line chart over categories, with a logarithmic y axis; each point
+/// shows the median, with a whisker from min to max.
+#[derive(Debug, Clone)]
+pub struct LineChart {
+    /// Caption.
+    pub title: String,
+    /// X axis description.
+    pub x_desc: String,
+    /// The x categories, left to right.
+    pub x_ticks: Vec<String>,
+    /// Y axis description.
+    pub y_desc: String,
+    /// The lines.
+    pub series: Vec<Series>,
+}
+
+fn center(i: usize) -> SegmentValue<i32> {
+    SegmentValue::CenterOf(i32::try_from(i).unwrap_or(i32::MAX))
+}
+
+fn tick_label(ticks: &[String], v: &SegmentValue<i32>) -> String {
+    match v {
+        SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => usize::try_from(*i)
+            .ok()
+            .and_then(|i| ticks.get(i))
+            .cloned()
+            .unwrap_or_default(),
+        SegmentValue::Last => String::new(),
+    }
+}
+
+/// Formats an axis value with about three significant digits.
+pub fn short_number(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else if a >= 1e4 {
+        format!("{:.0}k", v / 1e3)
+    } else if a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+impl LineChart {
+    /// Draws the chart to `path` (an `.svg` file).
+    ///
+    /// # Errors
+    /// When there is nothing positive to plot or the file cannot be written.
+    pub fn draw(&self, path: &Path) -> Result<(), ChartError> {
+        let values: Vec<f64> = self
+            .series
+            .iter()
+            .flat_map(|s| s.points.iter().flatten())
+            .flat_map(|p| [p.min, p.max])
+            .filter(|v| *v > 0.0 && v.is_finite())
+            .collect();
+        let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = values.iter().copied().fold(0.0, f64::max);
+        if values.is_empty() {
+            return Err(format!("nothing to plot in {:?}", self.title).into());
+        }
+        let n = i32::try_from(self.x_ticks.len()).unwrap_or(i32::MAX);
+        let root = SVGBackend::new(path, (860, 500)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(&self.title, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(75)
+            .build_cartesian_2d((0..n).into_segmented(), (lo / 1.3..hi * 1.3).log_scale())?;
+        let ticks = &self.x_ticks;
+        let x_fmt = |v: &SegmentValue<i32>| tick_label(ticks, v);
+        let y_fmt = |v: &f64| short_number(*v);
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(self.x_ticks.len())
+            .x_label_formatter(&x_fmt)
+            .y_label_formatter(&y_fmt)
+            .x_desc(self.x_desc.as_str())
+            .y_desc(self.y_desc.as_str())
+            .draw()?;
+        for (i, s) in self.series.iter().enumerate() {
+            let c = color(i);
+            let width = if i == 0 { 3 } else { 2 };
+            let points: Vec<(SegmentValue<i32>, f64)> = s
+                .points
+                .iter()
+                .enumerate()
+                .filter_map(|(x, p)| p.map(|p| (center(x), p.median)))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(points.clone(), c.stroke_width(width)))?
+                .label(s.name.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 22, y)], c.stroke_width(3))
+                });
+            chart.draw_series(
+                points
+                    .iter()
+                    .map(|(x, y)| Circle::new((x.clone(), *y), 3, c.filled())),
+            )?;
+            chart.draw_series(s.points.iter().enumerate().filter_map(|(x, p)| {
+                p.map(|p| PathElement::new(vec![(center(x), p.min), (center(x), p.max)], c))
+            }))?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()?;
+        root.present()?;
+        Ok(())
+    }
+}
+
+/// A bar chart: one bar (the median) per contender, with a min–max whisker.
+#[derive(Debug, Clone)]
+pub struct BarChart {
+    /// Caption.
+    pub title: String,
+    /// Y axis description.
+    pub y_desc: String,
+    /// `(name, spread)` per bar, left to right.
+    pub bars: Vec<(String, Spread)>,
+}
+
+impl BarChart {
+    /// Draws the chart to `path` (an `.svg` file).
+    ///
+    /// # Errors
+    /// When there are no bars or the file cannot be written.
+    pub fn draw(&self, path: &Path) -> Result<(), ChartError> {
+        if self.bars.is_empty() {
+            return Err(format!("nothing to plot in {:?}", self.title).into());
+        }
+        let hi = self.bars.iter().map(|(_, s)| s.max).fold(0.0, f64::max);
+        let n = i32::try_from(self.bars.len()).unwrap_or(i32::MAX);
+        let root = SVGBackend::new(path, (860, 460)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(&self.title, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(75)
+            .build_cartesian_2d((0..n).into_segmented(), 0.0..hi * 1.15)?;
+        let ticks: Vec<String> = self.bars.iter().map(|(name, _)| name.clone()).collect();
+        let x_fmt = |v: &SegmentValue<i32>| tick_label(&ticks, v);
+        let y_fmt = |v: &f64| short_number(*v);
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(self.bars.len())
+            .x_label_formatter(&x_fmt)
+            .y_label_formatter(&y_fmt)
+            .y_desc(self.y_desc.as_str())
+            .draw()?;
+        chart.draw_series(self.bars.iter().enumerate().map(|(i, (_, s))| {
+            let x0 = SegmentValue::Exact(i32::try_from(i).unwrap_or(i32::MAX));
+            let x1 = SegmentValue::Exact(i32::try_from(i + 1).unwrap_or(i32::MAX));
+            let mut bar = Rectangle::new([(x0, 0.0), (x1, s.median)], color(i).filled());
+            bar.set_margin(0, 0, 18, 18);
+            bar
+        }))?;
+        chart.draw_series(self.bars.iter().enumerate().map(|(i, (_, s))| {
+            PathElement::new(
+                vec![(center(i), s.min), (center(i), s.max)],
+                BLACK.stroke_width(2),
+            )
+        }))?;
+        chart.draw_series(self.bars.iter().enumerate().map(|(i, (_, s))| {
+            Text::new(
+                short_number(s.median),
+                (center(i), s.max + hi * 0.03),
+                ("sans-serif", 15).into_font().color(&BLACK),
+            )
+        }))?;
+        root.present()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spread(v: f64) -> Option<Spread> {
+        Some(Spread {
+            min: v * 0.9,
+            median: v,
+            max: v * 1.1,
+        })
+    }
+
+    #[test]
+    fn draws_svg_files() {
+        let dir = std::env::temp_dir().join(format!("tidepool-bench-chart-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let line = LineChart {
+            title: "t".into(),
+            x_desc: "workers".into(),
+            x_ticks: vec!["4".into(), "16".into()],
+            y_desc: "µs".into(),
+            series: vec![
+                Series {
+                    name: "a".into(),
+                    points: vec![spread(10.0), spread(100.0)],
+                },
+                Series {
+                    name: "b".into(),
+                    points: vec![spread(20.0), None],
+                },
+            ],
+        };
+        line.draw(&dir.join("line.svg")).unwrap();
+        let svg = std::fs::read_to_string(dir.join("line.svg")).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("workers"), "{svg}");
+        let bars = BarChart {
+            title: "b".into(),
+            y_desc: "ns".into(),
+            bars: vec![("a".into(), spread(5.0).unwrap())],
+        };
+        bars.draw(&dir.join("bars.svg")).unwrap();
+        assert!(
+            std::fs::read_to_string(dir.join("bars.svg"))
+                .unwrap()
+                .contains("<rect")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(short_number(1234.0), "1234");
+        assert_eq!(short_number(45_000.0), "45k");
+        assert_eq!(short_number(2.5), "2.50");
+    }
+}

@@ -1,0 +1,17 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Modules at a glance
+//! - [`pools`]: the in-memory contenders behind one [`pools::AsyncPool`] trait.
+//! - [`matrix`], [`uncontended`], [`fairness`], [`postgres`]: the four suites.
+//! - [`stats`], [`chart`], [`report`], [`machine`]: figures, SVG charts,
+//!   BENCHMARKS.md, and what the numbers were taken on.
+
+pub mod chart;
+pub mod fairness;
+pub mod machine;
+pub mod matrix;
+pub mod pools;
+pub mod postgres;
+pub mod report;
+pub mod stats;
+pub mod uncontended;

@@ -1,0 +1,24 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Contents
+//! - [`MySqlConfig`]: where to connect, and whether returned connections are
+//!   reset.
+//! - [`MySqlManager`]: the [`tidepool::Manager`] for `mysql_async`.
+//! - [`transaction`]: run an async closure in a transaction that commits,
+//!   rolls back, or closes the connection if it is cut short.
+//! - [`MySqlPool`]: the pool type; [`mysql_async`] is re-exported.
+
+mod config;
+mod manager;
+mod txn;
+
+pub use config::{MySqlConfig, MySqlConfigError};
+pub use manager::MySqlManager;
+pub use mysql_async;
+pub use txn::transaction;
+
+/// A pool of MySQL or MariaDB connections.
+pub type MySqlPool = tidepool::Pool<MySqlManager>;
+
+/// The guard a [`MySqlPool`] hands out; derefs to [`mysql_async::Conn`].
+pub type MySqlPooled = tidepool::Pooled<MySqlManager>;

@@ -1,0 +1,178 @@
+//! [`PgConnection`]: a driver client plus its prepared-statement cache.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::{Mutex, PoisonError};
+
+use tokio_postgres::{Client, Error, Statement};
+
+/// The statements a connection keeps prepared unless told otherwise.
+pub const DEFAULT_STATEMENT_CACHE_CAPACITY: usize = 256;
+
+/// One pooled PostgreSQL connection: a [`tokio_postgres::Client`] (it derefs
+/// to it, so every driver method is at hand) with a bounded cache of prepared
+/// statements.
+///
+/// The driver's connection task runs in the background from connect until
+/// this value is dropped; dropping it closes the session.
+pub struct PgConnection {
+    client: Client,
+    statements: StatementCache,
+}
+
+impl PgConnection {
+    pub(crate) fn new(client: Client, cache_capacity: usize) -> Self {
+        Self {
+            client,
+            statements: StatementCache::new(cache_capacity),
+        }
+    }
+
+    /// Prepares `sql` once per connection: the first call prepares it on the
+    /// server, later calls return the cached [`Statement`] without a round
+    /// trip. The cache holds at most the manager's
+    /// [`statement_cache_capacity`](crate::PgManager::statement_cache_capacity)
+    /// statements; past that the least recently used one is evicted (and
+    /// closed on the server once no caller still holds it).
+    ///
+    /// # Errors
+    /// The driver's error when preparing fails (a syntax error, an unknown
+    /// table, a closed connection). Failures are not cached.
+    pub async fn prepare_cached(&self, sql: &str) -> Result<Statement, Error> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement);
+        }
+        let statement = self.client.prepare(sql).await?;
+        self.statements.insert(sql, statement.clone());
+        Ok(statement)
+    }
+
+    /// Forgets every cached statement (each is closed on the server once no
+    /// caller still holds it). Needed only after something dropped them on
+    /// the server, such as a `DEALLOCATE ALL` or `DISCARD ALL` run by hand.
+    pub fn clear_statement_cache(&self) {
+        self.statements.clear();
+    }
+
+    /// How many statements are cached now.
+    pub fn cached_statements(&self) -> usize {
+        self.statements.len()
+    }
+
+    /// The driver client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Gives up the statement cache and returns the driver client, for
+    /// example after [`Pooled::detach`](tidepool::Pooled::detach).
+    pub fn into_client(self) -> Client {
+        self.client
+    }
+}
+
+impl Deref for PgConnection {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl DerefMut for PgConnection {
+    fn deref_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+}
+
+impl fmt::Debug for PgConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgConnection")
+            .field("closed", &self.client.is_closed())
+            .field("cached_statements", &self.statements.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A bounded map from SQL text to its prepared statement, evicting the least
+/// recently used entry when full. The lock is never held across an `.await`.
+struct StatementCache {
+    capacity: usize,
+    inner: Mutex<CacheInner>,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    map: HashMap<String, Entry>,
+    /// Bumped on every use; an entry's stamp says when it was last used.
+    clock: u64,
+}
+
+struct Entry {
+    statement: Statement,
+    used: u64,
+}
+
+impl StatementCache {
+    fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            inner: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn get(&self, sql: &str) -> Option<Statement> {
+        let mut inner = self.lock();
+        inner.clock += 1;
+        let now = inner.clock;
+        let entry = inner.map.get_mut(sql)?;
+        entry.used = now;
+        Some(entry.statement.clone())
+    }
+
+    fn insert(&self, sql: &str, statement: Statement) {
+        if self.capacity == 0 {
+            return;
+        }
+        // Dropped after the lock is released: dropping a statement queues a
+        // `Close` message to the server.
+        let evicted;
+        {
+            let mut inner = self.lock();
+            inner.clock += 1;
+            let now = inner.clock;
+            evicted = if inner.map.len() >= self.capacity && !inner.map.contains_key(sql) {
+                let oldest = inner
+                    .map
+                    .iter()
+                    .min_by_key(|(_, e)| e.used)
+                    .map(|(k, _)| k.clone());
+                oldest.and_then(|k| inner.map.remove(&k))
+            } else {
+                None
+            };
+            inner.map.insert(
+                sql.to_owned(),
+                Entry {
+                    statement,
+                    used: now,
+                },
+            );
+        }
+        drop(evicted);
+    }
+
+    fn clear(&self) {
+        let old = std::mem::take(&mut self.lock().map);
+        drop(old);
+    }
+
+    fn len(&self) -> usize {
+        self.lock().map.len()
+    }
+}

@@ -1,0 +1,57 @@
+//! A connection killed on the server while idle in the pool is detected
+//! before anyone gets it, and replaced: the next caller's get and command
+//! succeed.
+//!
+//! Nothing tells the pool about the kill while the connection sits idle
+//! (`has_broken` runs only on return), so the pool pings before every
+//! checkout (`Validation::Always`); the dead connection fails the `PING`.
+
+use tidepool::Validation;
+use tidepool_redis::{RedisManager, RedisPool};
+
+async fn client_id(pool: &RedisPool) -> i64 {
+    let mut conn = pool.get().await.expect("get succeeds");
+    redis::cmd("CLIENT")
+        .arg("ID")
+        .query_async(&mut *conn)
+        .await
+        .expect("command succeeds")
+}
+
+/// Kills connection `id` from a connection outside the pool.
+async fn kill(addr: &str, id: i64) {
+    let client = redis::Client::open(format!("redis://{addr}")).unwrap();
+    let mut killer = client.get_multiplexed_async_connection().await.unwrap();
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("ID")
+        .arg(id)
+        .query_async(&mut killer)
+        .await
+        .unwrap();
+    assert_eq!(killed, 1);
+}
+
+#[tokio::test]
+async fn validation_replaces_a_killed_connection() {
+    let Some(addr) = tidepool_testkit::service("Redis", "TIDEPOOL_REDIS_ADDR", "127.0.0.1:6379")
+    else {
+        return;
+    };
+    let pool = RedisManager::new(&format!("redis://{addr}"))
+        .unwrap()
+        .pool_builder()
+        .max_size(1)
+        .validation(Validation::Always)
+        .build()
+        .unwrap();
+
+    let victim = client_id(&pool).await;
+    kill(&addr, victim).await;
+    let replacement = client_id(&pool).await;
+
+    assert_ne!(replacement, victim);
+    let counters = pool.counters();
+    assert_eq!(counters.closed.failed_validation, 1);
+    assert_eq!(counters.created, 2);
+}

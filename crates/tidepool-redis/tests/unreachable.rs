@@ -1,0 +1,34 @@
+//! A server that is not there gives a prompt error carrying the connect
+//! failure, not a hang.
+
+use std::time::Duration;
+
+use tidepool::PoolError;
+use tidepool_redis::RedisManager;
+
+#[tokio::test]
+async fn an_unreachable_server_reports_the_connect_error() {
+    // Needs no server: nothing listens on the port.
+    let port = tidepool_testkit::closed_port();
+    let pool = RedisManager::new(&format!("redis://127.0.0.1:{port}"))
+        .unwrap()
+        .pool_builder()
+        .acquire_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+
+    let err = pool.get().await.unwrap_err();
+    match &err {
+        PoolError::Connect { .. }
+        | PoolError::Timeout {
+            last_error: Some(_),
+            ..
+        } => {}
+        other => panic!("expected the connect failure, got {other:?}"),
+    }
+    let shown = err.to_string().to_lowercase();
+    assert!(shown.contains("connection refused"), "{shown}");
+    let backend = err.backend_error().expect("the driver's error is kept");
+    assert!(backend.is_connection_refusal(), "{backend}");
+    assert!(pool.counters().create_errors >= 1);
+}

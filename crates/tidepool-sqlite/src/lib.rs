@@ -1,0 +1,30 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Contents
+//! - [`SqliteConfig`]: the database (a file or a shared in-memory database)
+//!   and the [`Pragmas`] every connection gets.
+//! - [`SqliteManager`]: the [`tidepool::Manager`] for rusqlite.
+//! - [`SqliteConnection`]: the pooled connection; all work goes through
+//!   [`SqliteConnection::interact`] on a blocking thread.
+//! - [`transaction`], [`transaction_with`]: a closure in a transaction that
+//!   commits, or rolls back on error, panic or cancellation.
+//! - [`SqlitePool`]: the pool type; [`rusqlite`] is re-exported.
+
+mod config;
+mod connection;
+mod manager;
+mod txn;
+
+pub use config::{
+    Database, JournalMode, Pragmas, SqliteConfig, SqliteConfigError, Synchronous, TempStore,
+};
+pub use connection::{InteractError, SqliteConnection};
+pub use manager::{SqliteError, SqliteManager};
+pub use rusqlite;
+pub use txn::{transaction, transaction_with};
+
+/// A pool of SQLite connections.
+pub type SqlitePool = tidepool::Pool<SqliteManager>;
+
+/// The guard a [`SqlitePool`] hands out; derefs to [`SqliteConnection`].
+pub type SqlitePooled = tidepool::Pooled<SqliteManager>;

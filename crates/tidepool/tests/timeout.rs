@@ -1,0 +1,123 @@
+//! Timeouts say how long they waited and why.
+mod common;
+
+use std::error::Error as _;
+use std::time::Duration;
+
+use common::{FakeError, check_accounting, pool, quiet};
+use tidepool::{ConnectError, PoolError};
+
+#[tokio::test(start_paused = true)]
+async fn a_busy_pool_times_out_after_the_timeout_with_no_connect_error() {
+    let (pool, _) = pool(quiet(1));
+    let held = pool.get().await.unwrap();
+    let err = pool
+        .get_timeout(Duration::from_millis(250))
+        .await
+        .unwrap_err();
+    match &err {
+        PoolError::Timeout { waited, last_error } => {
+            assert_eq!(*waited, Duration::from_millis(250));
+            assert!(last_error.is_none());
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert!(err.to_string().contains("all connections busy"), "{err}");
+    assert_eq!(pool.counters().timeouts, 1);
+    assert_eq!(pool.gauges().waiting, 0);
+    drop(held);
+    check_accounting(&pool);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_while_connects_fail_carries_the_last_connect_error() {
+    let mut cfg = quiet(2);
+    cfg.max_retries = 100;
+    cfg.retry_backoff = Duration::from_millis(200);
+    cfg.acquire_timeout = Duration::from_secs(1);
+    let (pool, knobs) = pool(cfg);
+    knobs.set_fail_all(true);
+    let err = pool.get().await.unwrap_err();
+    let PoolError::Timeout { waited, last_error } = &err else {
+        panic!("expected a timeout, got {err:?}")
+    };
+    assert_eq!(*waited, Duration::from_secs(1));
+    let Some(ConnectError::Backend(e)) = last_error else {
+        panic!("expected the backend error, got {last_error:?}")
+    };
+    assert!(e.0.starts_with("connection refused"), "{e}");
+    assert!(
+        err.to_string()
+            .contains("last connect error: connect failed: connection refused"),
+        "{err}"
+    );
+    assert!(
+        err.source().is_some(),
+        "the cause is reachable through source()"
+    );
+    assert_eq!(err.backend_error().map(|e| e.0.clone()), Some(e.0.clone()));
+    let c = pool.counters();
+    assert_eq!(c.timeouts, 1);
+    assert!(c.create_errors >= 3, "{c:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn exhausted_retries_fail_the_caller_at_once_with_the_cause() {
+    let mut cfg = quiet(2);
+    cfg.max_retries = 2;
+    cfg.retry_backoff = Duration::from_millis(100);
+    let (pool, knobs) = pool(cfg);
+    knobs.set_fail_all(true);
+    let start = tokio::time::Instant::now();
+    let err = pool.get().await.unwrap_err();
+    let PoolError::Connect { attempts, error } = &err else {
+        panic!("expected a connect failure, got {err:?}")
+    };
+    assert_eq!(*attempts, 3);
+    assert!(
+        matches!(error, ConnectError::Backend(e) if **e == FakeError("connection refused (attempt 3)".into()))
+    );
+    // Far sooner than the 5 s acquire timeout: two backoffs of at most 100 + 200 ms.
+    assert!(
+        start.elapsed() <= Duration::from_millis(300),
+        "{:?}",
+        start.elapsed()
+    );
+    let c = pool.counters();
+    assert_eq!((c.create_errors, c.retries, c.connect_failures), (3, 2, 1));
+    assert_eq!(knobs.connects(), 3);
+    check_accounting(&pool);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_connect_is_cut_at_create_timeout() {
+    let mut cfg = quiet(1);
+    cfg.create_timeout = Duration::from_millis(300);
+    cfg.max_retries = 0;
+    let fake = common::Fake::new().slow(Duration::from_secs(10));
+    let pool = common::pool_with(fake, cfg);
+    let err = pool.get().await.unwrap_err();
+    match err {
+        PoolError::Connect {
+            error: ConnectError::TimedOut { after },
+            ..
+        } => assert_eq!(after, Duration::from_millis(300)),
+        other => panic!("expected a connect timeout, got {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_per_call_timeout_overrides_the_default() {
+    let mut cfg = quiet(1);
+    cfg.acquire_timeout = Duration::from_secs(30);
+    let (pool, _) = pool(cfg);
+    let _held = pool.get().await.unwrap();
+    let start = tokio::time::Instant::now();
+    assert!(
+        pool.get_timeout(Duration::from_millis(40))
+            .await
+            .unwrap_err()
+            .is_timeout()
+    );
+    assert_eq!(start.elapsed(), Duration::from_millis(40));
+}
