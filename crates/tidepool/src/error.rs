@@ -27,10 +27,25 @@ impl<E> Clone for ConnectError<E> {
     }
 }
 
-impl<E: fmt::Display> fmt::Display for ConnectError<E> {
+impl<E: StdError> fmt::Display for ConnectError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Backend(e) => write!(f, "connect failed: {e}"),
+            Self::Backend(e) => {
+                // Drivers often keep the real reason ("connection refused") in
+                // the source chain; show it unless the message already does.
+                let text = e.to_string();
+                f.write_str("connect failed: ")?;
+                f.write_str(&text)?;
+                let mut cause = e.source();
+                while let Some(c) = cause {
+                    let more = c.to_string();
+                    if !text.contains(&more) {
+                        write!(f, ": {more}")?;
+                    }
+                    cause = c.source();
+                }
+                Ok(())
+            }
             Self::TimedOut { after } => write!(f, "connect timed out after {after:?}"),
         }
     }
@@ -70,7 +85,7 @@ pub enum PoolError<E> {
     NoneIdle,
 }
 
-impl<E: fmt::Display> fmt::Display for PoolError<E> {
+impl<E: StdError> fmt::Display for PoolError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Timeout {
@@ -177,7 +192,7 @@ pub enum BuildError<E> {
     Connect(PoolError<E>),
 }
 
-impl<E: fmt::Display> fmt::Display for BuildError<E> {
+impl<E: StdError> fmt::Display for BuildError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Config(e) => e.fmt(f),
@@ -198,5 +213,43 @@ impl<E: StdError + 'static> StdError for BuildError<E> {
 impl<E> From<ConfigError> for BuildError<E> {
     fn from(e: ConfigError) -> Self {
         Self::Config(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+
+    impl fmt::Display for Outer {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("error connecting to server")
+        }
+    }
+
+    impl StdError for Outer {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn the_cause_chain_is_shown() {
+        let inner =
+            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused");
+        let e: ConnectError<Outer> = ConnectError::Backend(Arc::new(Outer(inner)));
+        assert_eq!(
+            e.to_string(),
+            "connect failed: error connecting to server: Connection refused"
+        );
+        let err = PoolError::Connect {
+            attempts: 2,
+            error: e,
+        };
+        assert!(err.to_string().ends_with(
+            "after 2 attempt(s): connect failed: error connecting to server: Connection refused"
+        ));
     }
 }

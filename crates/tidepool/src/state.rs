@@ -523,7 +523,7 @@ impl<C, E> State<C, E> {
             }
         }
         if conn.overflow {
-            if self.regular_open() < self.cfg.max_size {
+            if self.regular_open() + self.pending < self.cfg.max_size {
                 conn.overflow = false;
                 self.overflow -= 1;
             } else {
@@ -653,6 +653,11 @@ impl<C, E> State<C, E> {
         }
         if self.closed {
             self.close(conn, CloseReason::PoolClosed);
+            return;
+        }
+        if !overflow && self.regular_open() > self.cfg.max_size {
+            // Ordered before a shrink.
+            self.close(conn, CloseReason::Shrunk);
             return;
         }
         self.place(conn, now);
