@@ -61,7 +61,10 @@ impl<C> Conn<C> {
             Validation::Never => false,
             Validation::IfIdle => {
                 let fresh = self.info.last_used.max(self.checked_at);
-                now.saturating_duration_since(fresh) > cfg.validation_window
+                // An add and a compare: cheaper than a subtraction of instants.
+                fresh
+                    .checked_add(cfg.validation_window)
+                    .is_some_and(|until| now > until)
             }
         }
     }

@@ -74,7 +74,10 @@ fn upper_bound(i: usize) -> u64 {
 impl Histogram {
     /// Records one duration.
     pub fn record(&mut self, d: Duration) {
-        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let ns = d
+            .as_secs()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(u64::from(d.subsec_nanos()));
         self.counts[index(ns)] += 1;
         self.count += 1;
         self.sum_ns += u128::from(ns);

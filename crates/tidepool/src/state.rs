@@ -220,7 +220,7 @@ impl<C, E> State<C, E> {
     }
 
     /// Marks `conn` checked out and does the bookkeeping of a served get.
-    fn mark_checked_out(&mut self, conn: &mut Conn<C>, started: Instant, now: Instant) {
+    fn mark_checked_out(&mut self, conn: &mut Conn<C>, waited: Duration) {
         self.in_use += 1;
         if conn.overflow {
             self.overflow_in_use += 1;
@@ -230,9 +230,7 @@ impl<C, E> State<C, E> {
             self.counters.reused += 1;
         }
         conn.info.times_used += 1;
-        self.hist
-            .acquire
-            .record(now.saturating_duration_since(started));
+        self.hist.acquire.record(waited);
     }
 
     fn track_leak(&mut self, id: u64, caller: Option<Caller>, now: Instant) {
@@ -294,7 +292,12 @@ impl<C, E> State<C, E> {
                 self.counters.hits += 1;
                 self.window.get(now, false);
             }
-            self.mark_checked_out(&mut conn, started, now);
+            let waited = if first {
+                Duration::ZERO
+            } else {
+                now.saturating_duration_since(started)
+            };
+            self.mark_checked_out(&mut conn, waited);
             let validate = conn.needs_validation(&self.cfg, now);
             if self.leaks.is_some() {
                 self.track_leak(conn.info.id, caller(), now);

@@ -302,21 +302,38 @@ pub(crate) struct Window {
     epoch: Instant,
     slot_ns: u128,
     current: u64,
+    /// When the current slot ends: until then no division is needed.
+    current_end: Instant,
     slots: [Slot; SLOTS],
 }
 
 impl Window {
     pub(crate) fn new(epoch: Instant, window: Duration) -> Self {
+        let slot_ns = (window.as_nanos() / SLOTS as u128).max(1);
         Self {
             epoch,
-            slot_ns: (window.as_nanos() / SLOTS as u128).max(1),
+            slot_ns,
             current: 0,
+            current_end: epoch + Duration::from_nanos(slot_ns as u64),
             slots: [Slot::default(); SLOTS],
         }
     }
 
+    #[inline]
     fn slot(&mut self, now: Instant) -> &mut Slot {
+        if now >= self.current_end {
+            self.rotate(now);
+        }
+        &mut self.slots[(self.current % SLOTS as u64) as usize]
+    }
+
+    /// Moves to the slot `now` falls in, clearing the slots skipped.
+    #[cold]
+    #[inline(never)]
+    fn rotate(&mut self, now: Instant) {
         let idx = (now.saturating_duration_since(self.epoch).as_nanos() / self.slot_ns) as u64;
+        self.current_end =
+            self.epoch + Duration::from_nanos(((u128::from(idx) + 1) * self.slot_ns) as u64);
         if idx != self.current {
             let stale = (idx - self.current).min(SLOTS as u64);
             for k in 0..stale {
@@ -324,7 +341,6 @@ impl Window {
             }
             self.current = idx;
         }
-        &mut self.slots[(idx % SLOTS as u64) as usize]
     }
 
     pub(crate) fn get(&mut self, now: Instant, waited: bool) {
