@@ -97,10 +97,16 @@ impl<M: Manager> Shared<M> {
     }
 
     /// Carries out what a locked section decided, after the lock is gone.
+    #[inline]
     pub(crate) fn finish(self: &Arc<Self>, after: Aftermath<M::Connection>) {
-        if after.is_empty() {
-            return;
+        if !after.is_empty() {
+            self.finish_slow(after);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn finish_slow(self: &Arc<Self>, after: Aftermath<M::Connection>) {
         for (conn, reason) in after.dead {
             tracing::debug!(
                 pool = %self.name,
@@ -202,7 +208,7 @@ impl<M: Manager> Drop for Waiting<'_, M> {
 
 enum Step<C, E> {
     Ready(Conn<C>, bool),
-    Wait(u64, oneshot::Receiver<Grant<C, E>>),
+    Wait(u64, oneshot::Receiver<Grant<C, E>>, Instant),
     Failed(PoolError<E>),
 }
 
@@ -289,7 +295,6 @@ impl<M: Manager> Pool<M> {
     ) -> Result<Pooled<M>, PoolError<M::Error>> {
         let shared = &self.shared;
         let started = Instant::now();
-        let deadline = started + wait;
         let leak_detection = shared.cfg.leak_detection_threshold.is_some();
         let mut first = true;
         let mut first_wait = true;
@@ -309,6 +314,7 @@ impl<M: Manager> Pool<M> {
                         Step::Failed(PoolError::NoneIdle)
                     }
                     Checkout::Queue => {
+                        let deadline = started + wait;
                         let (tx, rx) = oneshot::channel();
                         let id = st.enqueue(
                             tx,
@@ -319,7 +325,7 @@ impl<M: Manager> Pool<M> {
                             first,
                             caller.take(),
                         );
-                        Step::Wait(id, rx)
+                        Step::Wait(id, rx, deadline)
                     }
                 };
                 (step, st.take_aftermath())
@@ -329,7 +335,7 @@ impl<M: Manager> Pool<M> {
             let (conn, validate, since) = match step {
                 Step::Ready(conn, validate) => (conn, validate, now),
                 Step::Failed(e) => return Err(e),
-                Step::Wait(id, rx) => {
+                Step::Wait(id, rx, deadline) => {
                     first_wait = false;
                     match self.wait(id, rx, started, deadline).await? {
                         Grant::Conn(conn) => {
