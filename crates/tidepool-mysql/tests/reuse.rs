@@ -10,10 +10,10 @@ async fn sequential_gets_reuse_one_connection() {
     else {
         return;
     };
-    // Without reset on return: a connection being reset in the background is
-    // unavailable for that moment, and a get arriving then opens another one.
-    let mut cfg = common::config(&addr);
-    cfg.reset_on_return = false;
+    // With the default reset on return: a get arriving while the connection
+    // resets in the background waits for it rather than opening another.
+    let cfg = common::config(&addr);
+    assert!(cfg.reset_on_return);
     let pool = common::pool_with(cfg, 4);
     for i in 0..1000_i64 {
         let mut conn = pool.get().await.expect("a connection");

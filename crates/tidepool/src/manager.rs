@@ -56,6 +56,16 @@ pub trait Manager: Send + Sync + 'static {
         false
     }
 
+    /// Whether a failed connect is worth retrying. Return `false` for errors
+    /// that another attempt cannot fix (wrong password, unknown database), so
+    /// the caller hears of them at once instead of after every retry.
+    ///
+    /// Default: `true`.
+    fn is_retryable(&self, error: &Self::Error) -> bool {
+        let _ = error;
+        true
+    }
+
     /// Runs once on every new connection before it is used, for example to set
     /// session options. An error counts as a failed connect.
     ///

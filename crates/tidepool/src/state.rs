@@ -128,6 +128,9 @@ pub(crate) struct State<C, E> {
     overflow_in_use: usize,
     pending: usize,
     pending_overflow: usize,
+    /// Connections out for a reset or a keepalive ping: counted in use, but
+    /// coming back, so waiters need no connect for them.
+    returning: usize,
     paused: bool,
     closed: bool,
     generation: u64,
@@ -157,6 +160,7 @@ impl<C, E> State<C, E> {
             overflow_in_use: 0,
             pending: 0,
             pending_overflow: 0,
+            returning: 0,
             paused: false,
             closed: false,
             generation: 0,
@@ -468,6 +472,7 @@ impl<C, E> State<C, E> {
     pub(crate) fn reset_done(&mut self, conn: Conn<C>, ok: bool, now: Instant) {
         // The connection was left counted as in use while it reset.
         self.in_use -= 1;
+        self.returning -= 1;
         if conn.overflow {
             self.overflow_in_use -= 1;
         }
@@ -495,6 +500,7 @@ impl<C, E> State<C, E> {
             self.untrack_leak(conn.info.id, now);
         }
         conn.info.last_used = now;
+        self.returning += 1;
     }
 
     /// The holder keeps the connection and it leaves the pool.
@@ -576,7 +582,7 @@ impl<C, E> State<C, E> {
             return;
         }
         if !self.paused {
-            let mut next = self.pending + self.pending_overflow;
+            let mut next = self.pending + self.pending_overflow + self.returning;
             while next < self.waiters.len() {
                 let deadline = self.waiters[next].deadline;
                 let kind = if self.regular_open() + self.pending < self.cfg.max_size {
@@ -807,6 +813,7 @@ impl<C, E> State<C, E> {
         }
         self.idle = keep;
         self.in_use += ping.len();
+        self.returning += ping.len();
         self.report_leaks(now);
         self.plan_creates(now);
         ping
@@ -845,6 +852,7 @@ impl<C, E> State<C, E> {
     /// A keepalive ping finished.
     pub(crate) fn keepalive_done(&mut self, mut conn: Conn<C>, ok: bool, now: Instant) {
         self.in_use -= 1;
+        self.returning -= 1;
         self.counters.keepalives += 1;
         if !ok {
             self.counters.validation_failures += 1;

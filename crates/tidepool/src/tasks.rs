@@ -75,9 +75,11 @@ pub(crate) async fn open<M: Manager>(
         };
         tracing::warn!(pool = %shared.name, attempt = attempts, error = %error, "connect failed");
         let delay = backoff(cfg.retry_backoff, cfg.retry_backoff_max, attempts);
+        let permanent =
+            matches!(&error, ConnectError::Backend(e) if !shared.manager.is_retryable(e));
         let go_on = shared.with_state(|st| {
             st.create_failed(error, now, delay);
-            let exhausted = attempts > cfg.max_retries;
+            let exhausted = permanent || attempts > cfg.max_retries;
             let late = order.deadline.is_some_and(|d| now + delay >= d);
             let go_on =
                 !exhausted && !late && !st.is_closed() && (persistent || st.wants_connections());

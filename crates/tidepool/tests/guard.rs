@@ -91,3 +91,19 @@ async fn a_direct_connection_bypasses_the_pool() {
     let g = pool.gauges();
     assert_eq!((g.size, g.in_use), (1, 1), "not counted");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_being_reset_is_waited_for_not_replaced() {
+    let (pool, knobs) = pool(quiet(4));
+    knobs.reset_on_return.store(true, Ordering::SeqCst);
+    for _ in 0..1000 {
+        drop(pool.get().await.unwrap());
+    }
+    assert_eq!(
+        pool.counters().created,
+        1,
+        "sequential gets reuse the one connection"
+    );
+    common::settle().await; // the last reset runs in the background
+    assert_eq!(knobs.resets.load(Ordering::SeqCst), 1000);
+}

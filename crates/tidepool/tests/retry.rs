@@ -91,3 +91,45 @@ async fn a_recovered_database_serves_the_next_caller() {
     assert!(pool.get().await.is_ok());
     assert_eq!(pool.gauges().pending, 0);
 }
+
+mod permanent {
+    use std::time::Duration;
+
+    use tidepool::{Manager, Pool, PoolError};
+
+    use super::common::FakeError;
+
+    /// Refuses every connect with an error no retry can fix.
+    struct WrongPassword;
+
+    impl Manager for WrongPassword {
+        type Connection = ();
+        type Error = FakeError;
+        async fn connect(&self) -> Result<(), FakeError> {
+            Err(FakeError("password authentication failed".into()))
+        }
+        async fn validate(&self, _: &mut ()) -> Result<(), FakeError> {
+            Ok(())
+        }
+        fn is_retryable(&self, _: &FakeError) -> bool {
+            false
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_permanent_error_is_not_retried() {
+        let pool = Pool::builder(WrongPassword)
+            .max_retries(5)
+            .retry_backoff(Duration::from_millis(100))
+            .build()
+            .unwrap();
+        let start = tokio::time::Instant::now();
+        let err = pool.get().await.unwrap_err();
+        assert!(
+            matches!(err, PoolError::Connect { attempts: 1, .. }),
+            "{err:?}"
+        );
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        assert_eq!(pool.counters().retries, 0);
+    }
+}
