@@ -537,8 +537,14 @@ impl<M: Manager> Pool<M> {
     /// Closes the pool: new gets fail with [`PoolError::Closed`], waiters are
     /// woken with it, idle connections close now, busy ones on return.
     pub fn close(&self) {
-        self.shared.with_state(|st| st.close_pool());
-        tracing::info!(pool = %self.shared.name, "pool closed");
+        let was_open = self.shared.with_state(|st| {
+            let was_open = !st.is_closed();
+            st.close_pool();
+            was_open
+        });
+        if was_open {
+            tracing::info!(pool = %self.shared.name, "pool closed");
+        }
     }
 
     /// Whether [`close`](Self::close) (or [`drain`](Self::drain)) was called.

@@ -14,7 +14,7 @@ use crate::config::PoolConfig;
 use crate::error::ConfigError;
 use crate::health::{Advice, Health};
 use crate::stats::{Gauges, Stats};
-use crate::{Manager, Pool};
+use crate::{DrainOutcome, Manager, Pool};
 
 /// The idle period after which [`Registry::with_idle_removal`] is usually
 /// set: 30 minutes.
@@ -48,6 +48,9 @@ pub trait PoolHandle: Send + Sync + fmt::Debug {
     fn resume(&self);
     /// See [`Pool::close`].
     fn close(&self);
+    /// See [`Pool::drain`]: closes the pool and waits up to `deadline` for
+    /// checked-out connections.
+    fn drain(&self, deadline: Duration) -> Pin<Box<dyn Future<Output = DrainOutcome> + Send + '_>>;
     /// Gets a connection within `within` and validates it: a database health
     /// check. The error is a message for people.
     fn check(
@@ -91,6 +94,9 @@ impl<M: Manager> PoolHandle for Pool<M> {
     }
     fn close(&self) {
         Pool::close(self);
+    }
+    fn drain(&self, deadline: Duration) -> Pin<Box<dyn Future<Output = DrainOutcome> + Send + '_>> {
+        Box::pin(Pool::drain(self, deadline))
     }
     fn check(
         &self,

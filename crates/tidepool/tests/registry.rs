@@ -126,3 +126,23 @@ async fn on_demand_pools_unused_for_the_idle_period_are_removed() {
     );
     drop(held);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_handle_drains_its_pool() {
+    let registry = Registry::new();
+    let pool = registry
+        .get_or_create("s", |n| Pool::builder(Strings).name(n).build())
+        .unwrap();
+    let held = pool.get().await.unwrap();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        drop(held);
+    });
+    let outcome = registry
+        .handle("s")
+        .unwrap()
+        .drain(Duration::from_secs(10))
+        .await;
+    assert!(outcome.is_complete());
+    assert!(pool.is_closed());
+}

@@ -1,0 +1,107 @@
+#![doc = include_str!("../README.md")]
+#![recursion_limit = "256"]
+//!
+//! # Modules at a glance
+//! - [`router`] and [`AppState`]: the axum router over an injected state.
+//! - [`ApiError`] and [`Redactor`]: the one error type, and secret masking.
+//! - [`gateway`]: the backend-agnostic query [`Gateway`], for SQLite and
+//!   PostgreSQL.
+//! - [`routes::ROUTES`] and [`openapi::document`]: every endpoint, and the
+//!   OpenAPI document generated from the same table.
+//! - [`metrics::render`]: the Prometheus exposition.
+
+mod auth;
+mod config;
+mod error;
+pub mod gateway;
+mod health;
+pub mod metrics;
+pub mod openapi;
+mod pools;
+pub mod routes;
+mod sessions;
+mod state;
+
+use axum::extract::{FromRequest, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+pub use auth::{Admin, Caller, Monitor};
+pub use error::{ApiError, MASK, Redactor, mask_url_passwords, url_password};
+pub use gateway::{ConnectionSpec, Gateway, GatewayError, QueryLimits, QueryOutput, TableInfo};
+pub use state::{AppState, AppStateBuilder, Settings};
+
+/// The router: every endpoint of [`routes::ROUTES`] over `state`, with the
+/// body limit and request timeout of its [`Settings`], and JSON
+/// `{error, detail}` bodies on every error (including the limit's 413, the
+/// timeout's 408, 404 and 405).
+///
+/// Mount it in any axum app: `app.merge(tidepool_http::router(state))`.
+pub fn router(state: AppState) -> Router {
+    let settings = state.settings().clone();
+    let mut router = Router::new();
+    for r in routes::ROUTES {
+        router = router.route(r.path, (r.handler)());
+    }
+    router
+        .fallback(no_route)
+        .layer(axum::extract::DefaultBodyLimit::max(
+            settings.max_body_bytes,
+        ))
+        .layer(RequestBodyLimitLayer::new(settings.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            settings.request_timeout,
+        ))
+        .layer(axum::middleware::map_response(json_errors))
+        .with_state(state)
+}
+
+async fn no_route() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_route",
+        "no such route; see /api/v1/openapi.json",
+    )
+}
+
+/// Gives every error response without a JSON body (from tower-http layers
+/// or axum's method routing) the `{error, detail}` body.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v == HeaderValue::from_static("application/json"));
+    if (status.is_client_error() || status.is_server_error()) && !is_json {
+        let mut fixed = error::for_status(status).into_response();
+        if let Some(allow) = response.headers().get(axum::http::header::ALLOW) {
+            fixed
+                .headers_mut()
+                .insert(axum::http::header::ALLOW, allow.clone());
+        }
+        return fixed;
+    }
+    response
+}
+
+/// `Json<T>` whose rejections are [`ApiError`]s (400 malformed, 413 too
+/// large, 415 wrong content type, 422 wrong types), redacted.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Self(v)),
+            Err(rejection) => Err(ApiError::from_json_rejection(&rejection, state.redactor())),
+        }
+    }
+}

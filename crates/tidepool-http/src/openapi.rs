@@ -1,0 +1,311 @@
+//! The OpenAPI 3.1 document, served at `GET /api/v1/openapi.json`, generated
+//! from the route table (paths, methods, security, bodies, statuses) and the
+//! schemas below.
+
+use axum::Json;
+use serde_json::{Map, Value, json};
+
+use crate::routes::{Access, ROUTES};
+
+fn schema_ref(name: &str) -> Value {
+    if name == "Object" {
+        json!({ "type": "object" })
+    } else {
+        json!({ "$ref": format!("#/components/schemas/{name}") })
+    }
+}
+
+fn status_text(code: u16) -> &'static str {
+    match code {
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        400 => "Bad request: malformed or invalid input, SQL error",
+        401 => "Missing or invalid bearer token, or unknown/expired session",
+        403 => "Not allowed for this token or connection",
+        404 => "Unknown pool",
+        408 => "Statement or request timed out",
+        413 => "Request body too large",
+        415 => "Body is not application/json",
+        422 => "Body has wrong types or missing fields",
+        429 => "Too many sessions",
+        503 => "Database unavailable",
+        _ => "Response",
+    }
+}
+
+fn schemas() -> Value {
+    let num = json!({ "type": "number" });
+    let int = json!({ "type": "integer", "minimum": 0 });
+    let string = json!({ "type": "string" });
+    let obj = json!({ "type": "object" });
+    json!({
+        "Error": {
+            "type": "object",
+            "required": ["error", "detail"],
+            "properties": { "error": string, "detail": string }
+        },
+        "Live": {
+            "type": "object",
+            "properties": { "status": string, "version": string }
+        },
+        "DbHealth": {
+            "type": "object",
+            "properties": {
+                "status": { "enum": ["ok", "failing"] },
+                "failing": { "type": "array", "items": string },
+                "pools": { "type": "object", "additionalProperties": {
+                    "type": "object",
+                    "properties": { "ok": { "type": "boolean" }, "error": string }
+                }},
+                "error": string, "detail": string
+            }
+        },
+        "HealthStatus": { "enum": ["healthy", "degraded", "unhealthy"] },
+        "Stats": {
+            "type": "object",
+            "description": "A pool's statistics snapshot; latencies in milliseconds.",
+            "properties": {
+                "name": string, "gauges": obj, "counters": obj, "acquire": obj,
+                "hold": obj, "create": obj, "derived": obj
+            }
+        },
+        "PoolView": {
+            "allOf": [{ "$ref": "#/components/schemas/Stats" }, {
+                "type": "object",
+                "properties": {
+                    "status": { "$ref": "#/components/schemas/HealthStatus" },
+                    "backend": { "type": ["string", "null"] }
+                }
+            }]
+        },
+        "PoolList": {
+            "type": "object",
+            "properties": {
+                "count": int,
+                "pools": { "type": "array", "items": { "$ref": "#/components/schemas/PoolView" } }
+            }
+        },
+        "Health": {
+            "type": "object",
+            "properties": {
+                "status": { "$ref": "#/components/schemas/HealthStatus" },
+                "reasons": { "type": "array", "items": string },
+                "warnings": { "type": "array", "items": string },
+                "utilization": num, "recent_errors": int
+            }
+        },
+        "PoolDetail": {
+            "allOf": [{ "$ref": "#/components/schemas/PoolView" }, {
+                "type": "object",
+                "properties": { "health": { "$ref": "#/components/schemas/Health" } }
+            }]
+        },
+        "HealthReport": {
+            "type": "object",
+            "properties": {
+                "status": { "$ref": "#/components/schemas/HealthStatus" },
+                "pools": { "type": "array", "items": { "allOf": [
+                    { "$ref": "#/components/schemas/Health" },
+                    { "type": "object", "properties": { "name": string } }
+                ]}}
+            }
+        },
+        "Aggregate": {
+            "type": "object",
+            "properties": {
+                "pools": int, "connections": int, "active": int, "idle": int, "waiting": int,
+                "capacity": int, "utilization": num, "gets": int, "created": int,
+                "reused": int, "closed": int, "errors": int, "timeouts": int, "leaks": int,
+                "reuse_ratio": { "type": ["number", "null"] }
+            }
+        },
+        "Advice": {
+            "type": "object",
+            "properties": {
+                "pool": string,
+                "recommendations": { "type": "array", "items": {
+                    "type": "object",
+                    "properties": { "kind": string, "message": string, "suggested": { "type": ["integer", "null"] } }
+                }},
+                "sizing": obj
+            }
+        },
+        "Action": {
+            "type": "object",
+            "properties": { "pool": string, "action": string, "max_size": int }
+        },
+        "EvictedAll": {
+            "type": "object",
+            "properties": { "evicted": { "type": "array", "items": string } }
+        },
+        "Resize": {
+            "type": "object",
+            "required": ["max_size"],
+            "additionalProperties": false,
+            "properties": { "max_size": { "type": "integer", "minimum": 1 } }
+        },
+        "CreateSession": {
+            "description": "Either `pool`, or `backend` and `url`.",
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "pool": string,
+                "backend": { "enum": ["sqlite", "postgres"] },
+                "url": { "type": "string", "description": "postgres://user:pass@host/db, or a SQLite file path" }
+            }
+        },
+        "SessionCreated": {
+            "type": "object",
+            "properties": {
+                "session_id": { "type": "string", "format": "uuid" },
+                "expires_at": { "type": "string", "format": "date-time" },
+                "pool": string, "backend": string
+            }
+        },
+        "Schema": {
+            "type": "object",
+            "properties": {
+                "session_id": { "type": "string", "format": "uuid" },
+                "pool": string,
+                "cached": { "type": "boolean" },
+                "tables": { "type": "array", "items": {
+                    "type": "object",
+                    "properties": {
+                        "schema": string, "name": string, "kind": string,
+                        "columns": { "type": "array", "items": {
+                            "type": "object",
+                            "properties": {
+                                "name": string, "type": string,
+                                "nullable": { "type": "boolean" }, "primary_key": { "type": "boolean" }
+                            }
+                        }}
+                    }
+                }}
+            }
+        },
+        "QueryRequest": {
+            "type": "object",
+            "required": ["sql"],
+            "additionalProperties": false,
+            "properties": {
+                "sql": string,
+                "params": { "type": "array", "items": {}, "description": "Positional parameters ($1 / ?1)" }
+            }
+        },
+        "QueryResult": {
+            "type": "object",
+            "properties": {
+                "columns": { "type": "array", "items": string },
+                "rows": { "type": "array", "items": { "type": "array", "items": {} } },
+                "row_count": int,
+                "truncated": { "type": "boolean" },
+                "rows_affected": { "type": ["integer", "null"] },
+                "elapsed_ms": num
+            }
+        },
+        "SessionStats": {
+            "type": "object",
+            "properties": {
+                "active": int, "by_pool": { "type": "object", "additionalProperties": int },
+                "created": int, "expired": int, "deleted": int, "queries": int,
+                "query_errors": int, "ttl_seconds": int
+            }
+        }
+    })
+}
+
+/// The OpenAPI document for every route of [`router`](crate::router).
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for r in ROUTES {
+        let mut op = Map::new();
+        op.insert("summary".into(), json!(r.summary));
+        op.insert(
+            "operationId".into(),
+            json!(format!(
+                "{}{}",
+                r.method,
+                r.path.replace(['/', '{', '}', '-', '.'], "_")
+            )),
+        );
+        let params: Vec<Value> = r
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+            .map(|p| json!({ "name": p, "in": "path", "required": true, "schema": { "type": "string" } }))
+            .collect();
+        if !params.is_empty() {
+            op.insert("parameters".into(), Value::Array(params));
+        }
+        if let Some(body) = r.request {
+            op.insert(
+                "requestBody".into(),
+                json!({ "required": true, "content": { "application/json": { "schema": schema_ref(body) } } }),
+            );
+        }
+        let mut responses = Map::new();
+        let (code, body) = r.success;
+        let content = match (body, r.path) {
+            (Some(s), _) => json!({ "application/json": { "schema": schema_ref(s) } }),
+            (None, "/metrics") => {
+                json!({ "application/openmetrics-text": { "schema": { "type": "string" } } })
+            }
+            (None, _) => Value::Null,
+        };
+        let mut ok = json!({ "description": status_text(code) });
+        if !content.is_null() {
+            ok["content"] = content;
+        }
+        responses.insert(code.to_string(), ok);
+        for e in r.errors {
+            responses.insert(
+                e.to_string(),
+                json!({
+                    "description": status_text(*e),
+                    "content": { "application/json": { "schema": schema_ref("Error") } }
+                }),
+            );
+        }
+        op.insert("responses".into(), Value::Object(responses));
+        match r.access {
+            Access::Open => {
+                op.insert("security".into(), json!([]));
+            }
+            Access::Monitor => {
+                op.insert("security".into(), json!([{}, { "bearer": [] }]));
+                op.insert(
+                    "description".into(),
+                    json!(
+                        "Needs a bearer token only when the server sets monitoring_requires_token."
+                    ),
+                );
+            }
+            Access::Admin => {
+                op.insert("security".into(), json!([{ "bearer": [] }]));
+            }
+        }
+        let item = paths
+            .entry(r.path.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+        item[r.method] = Value::Object(op);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "tidepool",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Monitoring, administration, Prometheus metrics, sessions and a query gateway for tidepool connection pools. Errors are JSON {error, detail}."
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } }
+        }
+    })
+}
+
+/// `GET /api/v1/openapi.json`
+pub(crate) async fn serve() -> Json<Value> {
+    Json(document())
+}

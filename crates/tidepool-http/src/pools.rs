@@ -1,0 +1,229 @@
+//! The pools resource: statistics, health, aggregates and advice (read), and
+//! evict, resize, pause and resume (admin).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use tidepool::{Advice, AggregateStats, Health, HealthStatus, PoolHandle, Stats};
+
+use crate::ApiJson;
+use crate::auth::{Admin, Monitor};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+fn pool(state: &AppState, name: &str) -> Result<Arc<dyn PoolHandle>, ApiError> {
+    state
+        .registry()
+        .handle(name)
+        .ok_or_else(|| ApiError::unknown_pool(name))
+}
+
+/// One pool as listed: its statistics, health and whether it can be queried.
+#[derive(Debug, Serialize)]
+pub(crate) struct PoolView {
+    #[serde(flatten)]
+    stats: Stats,
+    status: HealthStatus,
+    backend: Option<&'static str>,
+}
+
+fn view(state: &AppState, h: &dyn PoolHandle) -> PoolView {
+    let stats = h.stats();
+    let health = h.health();
+    PoolView {
+        backend: state.gateway(&stats.name).map(|g| g.backend()),
+        stats,
+        status: health.status,
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct PoolList {
+    count: usize,
+    pools: Vec<PoolView>,
+}
+
+/// `GET /api/v1/pools`
+pub(crate) async fn list(State(state): State<AppState>, _: Monitor) -> Json<PoolList> {
+    let pools: Vec<PoolView> = state
+        .registry()
+        .handles()
+        .iter()
+        .map(|h| view(&state, h.as_ref()))
+        .collect();
+    Json(PoolList {
+        count: pools.len(),
+        pools,
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct PoolDetail {
+    #[serde(flatten)]
+    view: PoolView,
+    health: Health,
+}
+
+/// `GET /api/v1/pools/{name}`
+pub(crate) async fn one(
+    State(state): State<AppState>,
+    _: Monitor,
+    Path(name): Path<String>,
+) -> Result<Json<PoolDetail>, ApiError> {
+    let h = pool(&state, &name)?;
+    Ok(Json(PoolDetail {
+        view: view(&state, h.as_ref()),
+        health: h.health(),
+    }))
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct PoolHealth {
+    name: String,
+    #[serde(flatten)]
+    health: Health,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct HealthReport {
+    status: HealthStatus,
+    pools: Vec<PoolHealth>,
+}
+
+/// `GET /api/v1/pools/health`
+pub(crate) async fn health(State(state): State<AppState>, _: Monitor) -> Json<HealthReport> {
+    let pools: Vec<PoolHealth> = state
+        .registry()
+        .handles()
+        .iter()
+        .map(|h| PoolHealth {
+            name: h.name().to_owned(),
+            health: h.health(),
+        })
+        .collect();
+    let status = pools
+        .iter()
+        .map(|p| p.health.status)
+        .max()
+        .unwrap_or(HealthStatus::Healthy);
+    Json(HealthReport { status, pools })
+}
+
+/// `GET /api/v1/pools/metrics`
+pub(crate) async fn metrics(State(state): State<AppState>, _: Monitor) -> Json<AggregateStats> {
+    Json(state.registry().aggregate())
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct AdviceView {
+    pool: String,
+    #[serde(flatten)]
+    advice: Advice,
+}
+
+/// `GET /api/v1/pools/{name}/advice`
+pub(crate) async fn advice(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(name): Path<String>,
+) -> Result<Json<AdviceView>, ApiError> {
+    let h = pool(&state, &name)?;
+    Ok(Json(AdviceView {
+        pool: name,
+        advice: h.advice(),
+    }))
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Done {
+    pool: String,
+    action: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_size: Option<usize>,
+}
+
+fn act(
+    state: &AppState,
+    name: String,
+    action: &'static str,
+    f: impl FnOnce(&dyn PoolHandle),
+) -> Result<Json<Done>, ApiError> {
+    let h = pool(state, &name)?;
+    f(h.as_ref());
+    tracing::info!(pool = %name, action, "admin action");
+    Ok(Json(Done {
+        pool: name,
+        action,
+        max_size: None,
+    }))
+}
+
+/// `POST /api/v1/pools/{name}/evict`
+pub(crate) async fn evict(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(name): Path<String>,
+) -> Result<Json<Done>, ApiError> {
+    act(&state, name, "evicted", |h| h.evict())
+}
+
+/// `POST /api/v1/pools/{name}/pause`
+pub(crate) async fn pause(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(name): Path<String>,
+) -> Result<Json<Done>, ApiError> {
+    act(&state, name, "paused", |h| h.pause())
+}
+
+/// `POST /api/v1/pools/{name}/resume`
+pub(crate) async fn resume(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(name): Path<String>,
+) -> Result<Json<Done>, ApiError> {
+    act(&state, name, "resumed", |h| h.resume())
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct EvictedAll {
+    evicted: Vec<String>,
+}
+
+/// `POST /api/v1/pools/evict-all`
+pub(crate) async fn evict_all(State(state): State<AppState>, _: Admin) -> Json<EvictedAll> {
+    let mut evicted = Vec::new();
+    for h in state.registry().handles() {
+        h.evict();
+        evicted.push(h.name().to_owned());
+    }
+    tracing::info!(pools = evicted.len(), "admin action: evict all");
+    Json(EvictedAll { evicted })
+}
+
+/// `POST /api/v1/pools/{name}/resize` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Resize {
+    max_size: usize,
+}
+
+/// `POST /api/v1/pools/{name}/resize`
+pub(crate) async fn resize(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<Resize>,
+) -> Result<Json<Done>, ApiError> {
+    let h = pool(&state, &name)?;
+    h.resize(body.max_size)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    tracing::info!(pool = %name, max_size = body.max_size, "admin action: resize");
+    Ok(Json(Done {
+        pool: name,
+        action: "resized",
+        max_size: Some(body.max_size),
+    }))
+}

@@ -1,0 +1,522 @@
+//! The TOML configuration: `[server]` and `[pools.<name>]`, with `${VAR}`
+//! interpolation, and errors that name the file, line and key.
+//!
+//! # Implementation notes
+//! The file is read in three passes. First into a plain `toml::Table`
+//! (syntax errors carry their position). Then every string is interpolated
+//! from the environment, after parsing, so a secret from the environment is
+//! never part of the text a syntax error quotes. Last, each section is
+//! deserialized into its typed form; when that fails, each key is tried
+//! alone to find the one at fault, and the spanned parse (`DeTable`) gives
+//! its line. Error messages quote no values, only keys and variable names.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use tidepool::{HealthConfig, PoolConfig};
+use toml::{Table, Value};
+
+/// A configuration error: where, which key, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file (or `(bundled default)`).
+    pub origin: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// The dotted key at fault, when known.
+    pub key: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.origin)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": key `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// `[server]`: where to listen, tokens, limits.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSection {
+    /// Address to listen on. Default: 127.0.0.1:7070.
+    pub listen: SocketAddr,
+    /// Bearer tokens for the admin API and sessions (also from the
+    /// `TIDEPOOL_TOKENS` environment variable, comma-separated).
+    pub tokens: Vec<String>,
+    /// Whether monitoring endpoints need a token too. Default: false.
+    pub monitoring_requires_token: bool,
+    /// Largest request body in bytes. Default: 65536.
+    pub max_body_bytes: usize,
+    /// Longest a request may take. Default: 60 s.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Longest one gateway statement may run. Default: 30 s.
+    #[serde(with = "humantime_serde")]
+    pub statement_timeout: Duration,
+    /// Most rows a query returns. Default: 1000.
+    pub max_rows: usize,
+    /// Longest a query waits for a connection. Default: 10 s.
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
+    /// Sliding session expiry. Default: 60 min.
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
+    /// Schema cache lifetime per session. Default: 5 min.
+    #[serde(with = "humantime_serde")]
+    pub schema_ttl: Duration,
+    /// Most live sessions. Default: 1000.
+    pub max_sessions: usize,
+    /// Whether sessions may bring their own connection URL. Default: true.
+    pub allow_connection_descriptions: bool,
+    /// URL prefixes a connection description must start with (empty: any).
+    pub connection_allow_list: Vec<String>,
+    /// On-demand pools unused this long are removed. Default: 30 min.
+    #[serde(with = "humantime_serde")]
+    pub idle_pool_removal: Duration,
+    /// How long shutdown waits for requests and connections. Default: 10 s.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        let http = tidepool_http::Settings::default();
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7070)),
+            tokens: Vec::new(),
+            monitoring_requires_token: http.monitoring_requires_token,
+            max_body_bytes: http.max_body_bytes,
+            request_timeout: http.request_timeout,
+            statement_timeout: http.statement_timeout,
+            max_rows: http.max_rows,
+            acquire_timeout: http.acquire_timeout,
+            session_ttl: http.session_ttl,
+            schema_ttl: http.schema_ttl,
+            max_sessions: http.max_sessions,
+            allow_connection_descriptions: http.allow_connection_descriptions,
+            connection_allow_list: http.connection_allow_list,
+            idle_pool_removal: tidepool::DEFAULT_IDLE_REMOVAL,
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Which database a configured pool serves.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Backend {
+    /// A SQLite file (created if missing).
+    Sqlite(tidepool_sqlite::SqliteConfig),
+    /// A PostgreSQL server; `url` as written (it may hold a password).
+    Postgres {
+        /// The URL, interpolated.
+        url: String,
+        /// The parsed settings.
+        config: tidepool_postgres::PgConfig,
+    },
+}
+
+/// One `[pools.<name>]` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolSection {
+    /// The database.
+    pub backend: Backend,
+    /// Every pool setting of the core.
+    pub pool: PoolConfig,
+}
+
+/// A whole configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Where it came from, for messages.
+    pub origin: String,
+    /// `[server]`.
+    pub server: ServerSection,
+    /// `[pools.<name>]`, by name.
+    pub pools: BTreeMap<String, PoolSection>,
+}
+
+struct Ctx<'a> {
+    origin: &'a str,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, key: Option<&str>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            origin: self.origin.to_owned(),
+            line: key.and_then(|k| key_line(self.text, k)),
+            key: key.map(str::to_owned),
+            message: message.into(),
+        }
+    }
+}
+
+/// The 1-based line of a dotted key (`pools.demo.max_size`), if present.
+fn key_line(text: &str, key: &str) -> Option<usize> {
+    let doc = toml::de::DeTable::parse(text).ok()?;
+    let mut table = doc.get_ref();
+    let mut span = None;
+    for part in key.split('.') {
+        let (k, v) = table.iter().find(|(k, _)| k.get_ref().as_ref() == part)?;
+        span = Some(k.span());
+        match v.get_ref() {
+            toml::de::DeValue::Table(t) => table = t,
+            _ => break,
+        }
+    }
+    let start = span?.start;
+    Some(text[..start].matches('\n').count() + 1)
+}
+
+/// Replaces `${VAR}` in every string; `$$` is a literal `$`.
+fn interpolate(
+    value: &mut Value,
+    path: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    ctx: &Ctx<'_>,
+) -> Result<(), ConfigError> {
+    match value {
+        Value::String(s) if s.contains('$') => {
+            let mut out = String::with_capacity(s.len());
+            let mut rest = s.as_str();
+            while let Some(i) = rest.find('$') {
+                out.push_str(&rest[..i]);
+                rest = &rest[i..];
+                if let Some(after) = rest.strip_prefix("$$") {
+                    out.push('$');
+                    rest = after;
+                } else if let Some(after) = rest.strip_prefix("${") {
+                    let end = after
+                        .find('}')
+                        .ok_or_else(|| ctx.err(Some(path), "unclosed `${` in a string"))?;
+                    let var = &after[..end];
+                    if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    {
+                        return Err(ctx.err(
+                            Some(path),
+                            "`${...}` must name an environment variable (letters, digits, _)",
+                        ));
+                    }
+                    let v = env(var).ok_or_else(|| {
+                        ctx.err(
+                            Some(path),
+                            format!("environment variable `{var}` is not set"),
+                        )
+                    })?;
+                    out.push_str(&v);
+                    rest = &after[end + 1..];
+                } else {
+                    out.push('$');
+                    rest = &rest[1..];
+                }
+            }
+            out.push_str(rest);
+            *s = out;
+        }
+        Value::Array(items) => {
+            for v in items {
+                interpolate(v, path, env, ctx)?;
+            }
+        }
+        Value::Table(t) => {
+            for (k, v) in t.iter_mut() {
+                interpolate(v, &format!("{path}.{k}"), env, ctx)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Deserializes a table into `T`; on failure names the key at fault by
+/// trying each key alone (serde's messages from a `Value` carry no position).
+fn typed<T: DeserializeOwned>(
+    table: &Table,
+    prefix: &str,
+    ctx: &Ctx<'_>,
+) -> Result<T, ConfigError> {
+    match Value::Table(table.clone()).try_into::<T>() {
+        Ok(v) => Ok(v),
+        Err(whole) => {
+            for (k, v) in table {
+                let mut one = Table::new();
+                one.insert(k.clone(), v.clone());
+                if let Err(e) = Value::Table(one).try_into::<T>() {
+                    let key = format!("{prefix}.{k}");
+                    if let ("health", Value::Table(h)) = (k.as_str(), v) {
+                        typed::<HealthConfig>(h, &key, ctx)?;
+                    }
+                    return Err(ctx.err(Some(&key), e.message().trim().to_owned()));
+                }
+            }
+            Err(ctx.err(Some(prefix), whole.message().trim().to_owned()))
+        }
+    }
+}
+
+fn take_string(
+    t: &mut Table,
+    key: &str,
+    prefix: &str,
+    ctx: &Ctx<'_>,
+) -> Result<Option<String>, ConfigError> {
+    match t.remove(key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(ctx.err(Some(&format!("{prefix}.{key}")), "must be a string")),
+    }
+}
+
+fn pool_section(name: &str, value: &Value, ctx: &Ctx<'_>) -> Result<PoolSection, ConfigError> {
+    let prefix = format!("pools.{name}");
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(ctx.err(
+            Some(&prefix),
+            "pool names use letters, digits, `_` and `-` only",
+        ));
+    }
+    let Value::Table(table) = value else {
+        return Err(ctx.err(Some(&prefix), "must be a table: [pools.NAME]"));
+    };
+    let mut rest = table.clone();
+    let backend = take_string(&mut rest, "backend", &prefix, ctx)?.ok_or_else(|| {
+        ctx.err(
+            Some(&prefix),
+            "missing `backend` (\"sqlite\" or \"postgres\")",
+        )
+    })?;
+    let url = take_string(&mut rest, "url", &prefix, ctx)?;
+    let path = take_string(&mut rest, "path", &prefix, ctx)?;
+    let backend = match backend.as_str() {
+        "sqlite" => {
+            if url.is_some() {
+                return Err(ctx.err(
+                    Some(&format!("{prefix}.url")),
+                    "a sqlite pool takes `path`, not `url`",
+                ));
+            }
+            let path = path.ok_or_else(|| {
+                ctx.err(Some(&prefix), "missing `path` (the SQLite database file)")
+            })?;
+            let mut cfg = tidepool_sqlite::SqliteConfig::file(path);
+            if let Some(p) = rest.remove("pragmas") {
+                let Value::Table(p) = p else {
+                    return Err(ctx.err(Some(&format!("{prefix}.pragmas")), "must be a table"));
+                };
+                cfg.pragmas = typed(&p, &format!("{prefix}.pragmas"), ctx)?;
+            }
+            cfg.validate().map_err(|e| {
+                ctx.err(
+                    Some(&format!("{prefix}.{}", e.field())),
+                    e.message().to_owned(),
+                )
+            })?;
+            Backend::Sqlite(cfg)
+        }
+        "postgres" | "postgresql" => {
+            if path.is_some() {
+                return Err(ctx.err(
+                    Some(&format!("{prefix}.path")),
+                    "a postgres pool takes `url`, not `path`",
+                ));
+            }
+            let url = url.ok_or_else(|| {
+                ctx.err(
+                    Some(&prefix),
+                    "missing `url` (postgres://user:password@host:port/db)",
+                )
+            })?;
+            let config = tidepool_postgres::PgConfig::from_url(&url)
+                .map_err(|e| ctx.err(Some(&format!("{prefix}.url")), e.to_string()))?;
+            Backend::Postgres { url, config }
+        }
+        _ => {
+            return Err(ctx.err(
+                Some(&format!("{prefix}.backend")),
+                "unknown backend; use \"sqlite\" or \"postgres\"",
+            ));
+        }
+    };
+    let pool: PoolConfig = typed(&rest, &prefix, ctx)?;
+    pool.validate().map_err(|e| {
+        ctx.err(
+            Some(&format!("{prefix}.{}", e.field())),
+            e.message().to_owned(),
+        )
+    })?;
+    Ok(PoolSection { backend, pool })
+}
+
+impl Config {
+    /// Parses `text` read from `origin`, interpolating with `env`.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the origin, line and key.
+    pub fn parse(
+        text: &str,
+        origin: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let ctx = Ctx { origin, text };
+        let mut root: Table = toml::from_str(text).map_err(|e| ConfigError {
+            origin: origin.to_owned(),
+            line: e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1),
+            key: None,
+            message: e.message().trim().to_owned(),
+        })?;
+        for (k, v) in root.iter_mut() {
+            if k != "server" && k != "pools" {
+                return Err(ctx.err(
+                    Some(k),
+                    "unknown section; expected [server] or [pools.NAME]",
+                ));
+            }
+            interpolate(v, k, env, &ctx)?;
+        }
+        let server = match root.get("server") {
+            None => ServerSection::default(),
+            Some(Value::Table(t)) => typed(t, "server", &ctx)?,
+            Some(_) => return Err(ctx.err(Some("server"), "must be a table: [server]")),
+        };
+        if server.tokens.iter().any(|t| t.trim().is_empty()) {
+            return Err(ctx.err(Some("server.tokens"), "tokens must not be empty"));
+        }
+        for (key, zero) in [
+            ("server.max_rows", server.max_rows == 0),
+            ("server.max_sessions", server.max_sessions == 0),
+            ("server.max_body_bytes", server.max_body_bytes == 0),
+            ("server.request_timeout", server.request_timeout.is_zero()),
+            (
+                "server.statement_timeout",
+                server.statement_timeout.is_zero(),
+            ),
+            ("server.session_ttl", server.session_ttl.is_zero()),
+        ] {
+            if zero {
+                return Err(ctx.err(Some(key), "must be greater than zero"));
+            }
+        }
+        let mut pools = BTreeMap::new();
+        match root.get("pools") {
+            None => {}
+            Some(Value::Table(t)) => {
+                for (name, v) in t {
+                    pools.insert(name.clone(), pool_section(name, v, &ctx)?);
+                }
+            }
+            Some(_) => return Err(ctx.err(Some("pools"), "must be tables: [pools.NAME]")),
+        }
+        Ok(Self {
+            origin: origin.to_owned(),
+            server,
+            pools,
+        })
+    }
+
+    /// Reads and parses a file, interpolating from the process environment.
+    ///
+    /// # Errors
+    /// When the file cannot be read, or see [`parse`](Self::parse).
+    pub fn load(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            origin: origin.clone(),
+            line: None,
+            key: None,
+            message: format!("cannot read the file: {e}"),
+        })?;
+        Self::parse(&text, &origin, &|var| std::env::var(var).ok())
+    }
+
+    /// The bundled default: one SQLite pool `demo` at `data_dir/demo.db`.
+    pub fn bundled(data_dir: &std::path::Path) -> Self {
+        let mut pool = PoolConfig::default();
+        pool.max_size = 4;
+        let mut pools = BTreeMap::new();
+        pools.insert(
+            "demo".to_owned(),
+            PoolSection {
+                backend: Backend::Sqlite(tidepool_sqlite::SqliteConfig::file(
+                    data_dir.join("demo.db"),
+                )),
+                pool,
+            },
+        );
+        Self {
+            origin: "(bundled default)".to_owned(),
+            server: ServerSection::default(),
+            pools,
+        }
+    }
+
+    /// The configuration as JSON for `GET /api/v1/config`, with tokens and
+    /// passwords masked.
+    pub fn to_redacted_json(&self) -> serde_json::Value {
+        let s = &self.server;
+        let pools: serde_json::Map<String, serde_json::Value> = self
+            .pools
+            .iter()
+            .map(|(name, p)| {
+                let mut v = serde_json::to_value(&p.pool).unwrap_or_default();
+                match &p.backend {
+                    Backend::Sqlite(cfg) => {
+                        v["backend"] = "sqlite".into();
+                        v["sqlite"] = serde_json::to_value(cfg).unwrap_or_default();
+                    }
+                    Backend::Postgres { url, .. } => {
+                        v["backend"] = "postgres".into();
+                        v["url"] = tidepool_http::mask_url_passwords(url).into();
+                    }
+                }
+                (name.clone(), v)
+            })
+            .collect();
+        serde_json::json!({
+            "origin": self.origin,
+            "server": {
+                "listen": s.listen.to_string(),
+                "tokens": s.tokens.iter().map(|_| tidepool_http::MASK).collect::<Vec<_>>(),
+                "monitoring_requires_token": s.monitoring_requires_token,
+                "max_body_bytes": s.max_body_bytes,
+                "request_timeout": humantime_serde::re::humantime::format_duration(s.request_timeout).to_string(),
+                "statement_timeout": humantime_serde::re::humantime::format_duration(s.statement_timeout).to_string(),
+                "max_rows": s.max_rows,
+                "acquire_timeout": humantime_serde::re::humantime::format_duration(s.acquire_timeout).to_string(),
+                "session_ttl": humantime_serde::re::humantime::format_duration(s.session_ttl).to_string(),
+                "schema_ttl": humantime_serde::re::humantime::format_duration(s.schema_ttl).to_string(),
+                "max_sessions": s.max_sessions,
+                "allow_connection_descriptions": s.allow_connection_descriptions,
+                "connection_allow_list": s.connection_allow_list.iter().map(|u| tidepool_http::mask_url_passwords(u)).collect::<Vec<_>>(),
+                "idle_pool_removal": humantime_serde::re::humantime::format_duration(s.idle_pool_removal).to_string(),
+                "shutdown_timeout": humantime_serde::re::humantime::format_duration(s.shutdown_timeout).to_string(),
+            },
+            "pools": pools,
+        })
+    }
+}
+
+/// The data directory of the bundled default.
+pub fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}

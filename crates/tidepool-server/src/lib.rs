@@ -1,0 +1,12 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Modules at a glance
+//! - [`config`]: the TOML configuration and its errors.
+//! - [`serve`]: building pools and serving the HTTP API until a signal.
+//! - [`sample`]: the bundled default's sample database and token.
+//! - [`cli`]: the command line.
+
+pub mod cli;
+pub mod config;
+pub mod sample;
+pub mod serve;

@@ -1,0 +1,218 @@
+//! `tidepool serve`: pools from the configuration, the HTTP API over them,
+//! and a graceful shutdown on SIGINT/SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tidepool::{Pool, Registry};
+use tidepool_http::gateway::{PgGateway, SqliteGateway};
+use tidepool_http::{AppState, Redactor, Settings};
+use tidepool_postgres::{PgManager, PgPool};
+use tidepool_sqlite::{SqliteManager, SqlitePool};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::config::{Backend, Config};
+use crate::sample;
+
+/// A configured pool, typed, so that shutdown can drain it.
+enum Served {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Served {
+    async fn drain(self, deadline: Duration) -> (String, usize) {
+        let outcome = match &self {
+            Self::Sqlite(p) => p.drain(deadline).await,
+            Self::Postgres(p) => p.drain(deadline).await,
+        };
+        let name = match &self {
+            Self::Sqlite(p) => p.name().to_owned(),
+            Self::Postgres(p) => p.name().to_owned(),
+        };
+        (name, outcome.still_in_use)
+    }
+}
+
+fn settings(cfg: &Config) -> Settings {
+    let s = &cfg.server;
+    let mut out = Settings::default();
+    out.monitoring_requires_token = s.monitoring_requires_token;
+    out.max_body_bytes = s.max_body_bytes;
+    out.request_timeout = s.request_timeout;
+    out.statement_timeout = s.statement_timeout;
+    out.max_rows = s.max_rows;
+    out.acquire_timeout = s.acquire_timeout;
+    out.session_ttl = s.session_ttl;
+    out.schema_ttl = s.schema_ttl;
+    out.max_sessions = s.max_sessions;
+    out.allow_connection_descriptions = s.allow_connection_descriptions;
+    out.connection_allow_list = s.connection_allow_list.clone();
+    out
+}
+
+/// Tokens from the configuration and from `TIDEPOOL_TOKENS`.
+fn tokens(cfg: &Config) -> Vec<String> {
+    let mut tokens = cfg.server.tokens.clone();
+    if let Ok(env) = std::env::var("TIDEPOOL_TOKENS") {
+        tokens.extend(
+            env.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    tokens
+}
+
+/// Runs the server until a shutdown signal; returns once pools are drained.
+///
+/// # Errors
+/// A message (free of secrets) when a pool cannot be built or the address
+/// cannot be bound.
+pub async fn run(
+    mut cfg: Config,
+    listen: Option<SocketAddr>,
+    data_dir: Option<&Path>,
+) -> Result<(), String> {
+    if let Some(addr) = listen {
+        cfg.server.listen = addr;
+    }
+    let redactor = Redactor::new();
+    let mut tokens = tokens(&cfg);
+    for t in &tokens {
+        redactor.add(t.clone());
+    }
+    if let Some(dir) = data_dir
+        && tokens.is_empty()
+    {
+        tokens.push(sample::admin_token(dir)?);
+    }
+    if tokens.is_empty() {
+        tracing::warn!(
+            "no tokens configured: admin endpoints and sessions answer 401 (set [server] tokens or TIDEPOOL_TOKENS)"
+        );
+    }
+    let registry = Arc::new(Registry::with_idle_removal(cfg.server.idle_pool_removal));
+    let mut builder = AppState::builder(Arc::clone(&registry))
+        .redactor(redactor.clone())
+        .tokens(tokens)
+        .settings(settings(&cfg))
+        .config_document(cfg.to_redacted_json());
+    let mut served = Vec::new();
+    for (name, section) in &cfg.pools {
+        match &section.backend {
+            Backend::Sqlite(sqlite) => {
+                let manager = SqliteManager::new(sqlite.clone())
+                    .map_err(|e| format!("pool `{name}`: {e}"))?;
+                let pool = Pool::builder(manager)
+                    .config(section.pool.clone())
+                    .name(name.as_str())
+                    .build()
+                    .map_err(|e| format!("pool `{name}`: {e}"))?;
+                registry
+                    .insert(pool.clone())
+                    .map_err(|e| format!("pool `{name}`: {e}"))?;
+                builder =
+                    builder.gateway(name.as_str(), Arc::new(SqliteGateway::new(pool.clone())));
+                served.push(Served::Sqlite(pool));
+            }
+            Backend::Postgres { url, config } => {
+                redactor.add_url_password(url);
+                if let Some(p) = &config.password {
+                    redactor.add(p.clone());
+                }
+                let pool = Pool::builder(PgManager::new(config.clone()))
+                    .config(section.pool.clone())
+                    .name(name.as_str())
+                    .build()
+                    .map_err(|e| format!("pool `{name}`: {e}"))?;
+                registry
+                    .insert(pool.clone())
+                    .map_err(|e| format!("pool `{name}`: {e}"))?;
+                builder = builder.gateway(name.as_str(), Arc::new(PgGateway::new(pool.clone())));
+                served.push(Served::Postgres(pool));
+            }
+        }
+        tracing::info!(pool = %name, "pool ready");
+    }
+    if data_dir.is_some() {
+        for s in &served {
+            if let Served::Sqlite(pool) = s {
+                sample::ensure(pool).await.map_err(|e| redactor.clean(&e))?;
+            }
+        }
+    }
+    let state = builder.build();
+    let maintenance = state.spawn_maintenance();
+    let addr = cfg.server.listen;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(
+        "tidepool {} listening on http://{addr}",
+        env!("CARGO_PKG_VERSION")
+    );
+    tracing::info!("open http://{addr}/api/v1/pools (API: http://{addr}/api/v1/openapi.json)");
+
+    let (tx, mut rx) = tokio::sync::watch::channel(false);
+    let app = tidepool_http::router(state.clone());
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = tx.send(true);
+    });
+    let grace = cfg.server.shutdown_timeout;
+    let deadline = async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = std::future::IntoFuture::into_future(server) => {
+            result.map_err(|e| format!("server error: {e}"))?;
+        }
+        () = deadline => tracing::warn!(?grace, "in-flight requests did not finish in time"),
+    }
+    maintenance.abort();
+    tracing::info!("draining pools");
+    let mut drains = JoinSet::new();
+    for s in served {
+        drains.spawn(s.drain(grace));
+    }
+    while let Some(done) = drains.join_next().await {
+        if let Ok((name, left)) = done
+            && left > 0
+        {
+            tracing::warn!(pool = %name, still_in_use = left, "pool not fully drained");
+        }
+    }
+    registry.close_all();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
+        () = term => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
