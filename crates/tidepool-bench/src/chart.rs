@@ -11,21 +11,41 @@ use crate::stats::Spread;
 /// Any error while drawing.
 pub type ChartError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Colours, in series order; the first (tidepool) stands out.
-const COLORS: [RGBColor; 9] = [
-    RGBColor(213, 43, 30),
+/// Colours for names no rule below knows, in series order.
+const COLORS: [RGBColor; 6] = [
     RGBColor(0, 114, 178),
     RGBColor(0, 158, 115),
     RGBColor(230, 159, 0),
     RGBColor(204, 121, 167),
     RGBColor(86, 180, 233),
-    RGBColor(110, 110, 110),
-    RGBColor(0, 0, 0),
     RGBColor(150, 90, 40),
 ];
 
-fn color(i: usize) -> RGBColor {
-    COLORS[i % COLORS.len()]
+/// Each contender keeps its colour in every chart (tidepool's stands out),
+/// whoever else is on it.
+fn color(name: &str, i: usize) -> RGBColor {
+    let base = name.split_whitespace().next().unwrap_or(name);
+    let variant = name.contains("(no test)");
+    match (base, variant) {
+        ("tidepool" | "tidepool-postgres", _) => RGBColor(213, 43, 30),
+        ("deadpool" | "deadpool-postgres", _) => RGBColor(0, 114, 178),
+        ("bb8" | "bb8-postgres", false) => RGBColor(0, 158, 115),
+        ("bb8-postgres", true) => RGBColor(120, 210, 170),
+        ("qp", _) => RGBColor(230, 159, 0),
+        ("mobc", _) => RGBColor(204, 121, 167),
+        ("r2d2", _) => RGBColor(86, 180, 233),
+        ("sqlx", false) => RGBColor(130, 60, 170),
+        ("sqlx", true) => RGBColor(190, 150, 220),
+        ("pgbench", _) => RGBColor(0, 0, 0),
+        ("no", _) | ("connect", _) => RGBColor(110, 110, 110),
+        _ => COLORS[i % COLORS.len()],
+    }
+}
+
+/// The segmented x range of `n` categories.
+fn categories(n: usize) -> std::ops::Range<i32> {
+    // plotters counts the end of an integer range as a category too.
+    0..i32::try_from(n.saturating_sub(1).max(1)).unwrap_or(i32::MAX)
 }
 
 /// One line: a value (min / median / max over repetitions) per x category;
@@ -52,6 +72,8 @@ pub struct LineChart {
     pub y_desc: String,
     /// The lines.
     pub series: Vec<Series>,
+    /// Where the legend goes (somewhere the lines are not).
+    pub legend: SeriesLabelPosition,
 }
 
 fn center(i: usize) -> SegmentValue<i32> {
@@ -72,7 +94,10 @@ fn tick_label(ticks: &[String], v: &SegmentValue<i32>) -> String {
 /// Formats an axis value with about three significant digits.
 pub fn short_number(v: f64) -> String {
     let a = v.abs();
-    if a >= 1e6 {
+    if a > 0.0 && a < 1.0 {
+        let decimals = (-a.log10()).ceil() as usize + 1;
+        format!("{v:.decimals$}")
+    } else if a >= 1e6 {
         format!("{:.1}M", v / 1e6)
     } else if a >= 1e4 {
         format!("{:.0}k", v / 1e3)
@@ -103,7 +128,6 @@ impl LineChart {
         if values.is_empty() {
             return Err(format!("nothing to plot in {:?}", self.title).into());
         }
-        let n = i32::try_from(self.x_ticks.len()).unwrap_or(i32::MAX);
         let root = SVGBackend::new(path, (860, 500)).into_drawing_area();
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(&root)
@@ -111,7 +135,10 @@ impl LineChart {
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(75)
-            .build_cartesian_2d((0..n).into_segmented(), (lo / 1.3..hi * 1.3).log_scale())?;
+            .build_cartesian_2d(
+                categories(self.x_ticks.len()).into_segmented(),
+                (lo / 1.3..hi * 1.3).log_scale(),
+            )?;
         let ticks = &self.x_ticks;
         let x_fmt = |v: &SegmentValue<i32>| tick_label(ticks, v);
         let y_fmt = |v: &f64| short_number(*v);
@@ -124,8 +151,12 @@ impl LineChart {
             .x_desc(self.x_desc.as_str())
             .y_desc(self.y_desc.as_str())
             .draw()?;
-        for (i, s) in self.series.iter().enumerate() {
-            let c = color(i);
+        // The first series (tidepool) is drawn again at the end, on top,
+        // so that a contender with the same figures does not hide it.
+        let on_top = self.series.first().map(|s| (0, s, false));
+        let all = self.series.iter().enumerate().map(|(i, s)| (i, s, true));
+        for (i, s, labelled) in all.chain(on_top) {
+            let c = color(&s.name, i);
             let width = if i == 0 { 3 } else { 2 };
             let points: Vec<(SegmentValue<i32>, f64)> = s
                 .points
@@ -133,12 +164,12 @@ impl LineChart {
                 .enumerate()
                 .filter_map(|(x, p)| p.map(|p| (center(x), p.median)))
                 .collect();
-            chart
-                .draw_series(LineSeries::new(points.clone(), c.stroke_width(width)))?
-                .label(s.name.as_str())
-                .legend(move |(x, y)| {
+            let line = chart.draw_series(LineSeries::new(points.clone(), c.stroke_width(width)))?;
+            if labelled {
+                line.label(s.name.as_str()).legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 22, y)], c.stroke_width(3))
                 });
+            }
             chart.draw_series(
                 points
                     .iter()
@@ -150,7 +181,7 @@ impl LineChart {
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(self.legend.clone())
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .draw()?;
@@ -180,7 +211,6 @@ impl BarChart {
             return Err(format!("nothing to plot in {:?}", self.title).into());
         }
         let hi = self.bars.iter().map(|(_, s)| s.max).fold(0.0, f64::max);
-        let n = i32::try_from(self.bars.len()).unwrap_or(i32::MAX);
         let root = SVGBackend::new(path, (860, 460)).into_drawing_area();
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(&root)
@@ -188,7 +218,7 @@ impl BarChart {
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(75)
-            .build_cartesian_2d((0..n).into_segmented(), 0.0..hi * 1.15)?;
+            .build_cartesian_2d(categories(self.bars.len()).into_segmented(), 0.0..hi * 1.15)?;
         let ticks: Vec<String> = self.bars.iter().map(|(name, _)| name.clone()).collect();
         let x_fmt = |v: &SegmentValue<i32>| tick_label(&ticks, v);
         let y_fmt = |v: &f64| short_number(*v);
@@ -200,10 +230,10 @@ impl BarChart {
             .y_label_formatter(&y_fmt)
             .y_desc(self.y_desc.as_str())
             .draw()?;
-        chart.draw_series(self.bars.iter().enumerate().map(|(i, (_, s))| {
+        chart.draw_series(self.bars.iter().enumerate().map(|(i, (name, s))| {
             let x0 = SegmentValue::Exact(i32::try_from(i).unwrap_or(i32::MAX));
             let x1 = SegmentValue::Exact(i32::try_from(i + 1).unwrap_or(i32::MAX));
-            let mut bar = Rectangle::new([(x0, 0.0), (x1, s.median)], color(i).filled());
+            let mut bar = Rectangle::new([(x0, 0.0), (x1, s.median)], color(name, i).filled());
             bar.set_margin(0, 0, 18, 18);
             bar
         }))?;
@@ -256,6 +286,7 @@ mod tests {
                     points: vec![spread(20.0), None],
                 },
             ],
+            legend: SeriesLabelPosition::UpperLeft,
         };
         line.draw(&dir.join("line.svg")).unwrap();
         let svg = std::fs::read_to_string(dir.join("line.svg")).unwrap();
@@ -275,5 +306,8 @@ mod tests {
         assert_eq!(short_number(1234.0), "1234");
         assert_eq!(short_number(45_000.0), "45k");
         assert_eq!(short_number(2.5), "2.50");
+        assert_eq!(short_number(0.002), "0.0020");
+        assert_eq!(color("bb8", 5), color("bb8-postgres", 0));
+        assert_ne!(color("bb8-postgres", 0), color("bb8-postgres (no test)", 0));
     }
 }

@@ -16,6 +16,7 @@
 //! and the throughput (gets per second) so that fairness bought by speed, or
 //! the reverse, shows. r2d2 is left out: it would need a thousand OS threads.
 
+use std::fmt;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -39,6 +40,9 @@ pub struct FairnessConfig {
     pub hold_us: u64,
     /// Repetitions.
     pub reps: usize,
+    /// Only these contenders (by name); everyone when `None`.
+    #[serde(default)]
+    pub only: Option<Vec<String>>,
 }
 
 impl FairnessConfig {
@@ -48,6 +52,7 @@ impl FairnessConfig {
             rounds: 20,
             hold_us: 1000,
             reps: 5,
+            only: None,
         }
     }
 
@@ -57,6 +62,7 @@ impl FairnessConfig {
             rounds: 5,
             hold_us: 1000,
             reps: 3,
+            only: None,
         }
     }
 }
@@ -83,6 +89,9 @@ pub struct FairnessRow {
     pub contender: String,
     /// One entry per repetition.
     pub reps: Vec<WaitFigures>,
+    /// Why the contender could not finish, if it could not (it is not run
+    /// again in later repetitions).
+    pub failure: Option<String>,
 }
 
 impl FairnessRow {
@@ -110,16 +119,31 @@ pub const CONTENDERS: [Contender; 5] = Contender::ASYNC;
 
 /// Runs the suite on `rt`.
 pub fn run(rt: &Runtime, cfg: &FairnessConfig, progress: &mut dyn FnMut(&str)) -> FairnessResults {
-    let mut rows: Vec<FairnessRow> = CONTENDERS
+    let chosen: Vec<Contender> = CONTENDERS
+        .into_iter()
+        .filter(|c| crate::pools::selected(cfg.only.as_deref(), c.name()))
+        .collect();
+    let mut rows: Vec<FairnessRow> = chosen
         .iter()
         .map(|c| FairnessRow {
             contender: c.name().to_owned(),
             reps: Vec::new(),
+            failure: None,
         })
         .collect();
     for rep in 0..cfg.reps {
-        for (row, contender) in rows.iter_mut().zip(CONTENDERS) {
-            let f = measure(rt, contender, TASKS, POOL_SIZE, cfg);
+        for (row, &contender) in rows.iter_mut().zip(&chosen) {
+            if row.failure.is_some() {
+                continue;
+            }
+            let f = match measure(rt, contender, TASKS, POOL_SIZE, cfg) {
+                Ok(f) => f,
+                Err(stalled) => {
+                    progress(&format!("fairness {}: {stalled}", contender.name()));
+                    row.failure = Some(stalled.to_string());
+                    continue;
+                }
+            };
             progress(&format!(
                 "fairness rep {}/{} {:<9} p50 {:>8.0} µs  p99 {:>8.0} µs  p99.9 {:>8.0} µs  max {:>8.0} µs  {:>7.0} gets/s",
                 rep + 1,
@@ -142,7 +166,45 @@ pub fn run(rt: &Runtime, cfg: &FairnessConfig, progress: &mut dyn FnMut(&str)) -
     }
 }
 
+/// A run that made no progress for too long: the pool lost a wake-up or
+/// deadlocked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stalled {
+    /// How long the run was given.
+    pub limit: Duration,
+    /// Tasks that had finished all their gets by then.
+    pub finished_tasks: usize,
+    /// Tasks in all.
+    pub tasks: usize,
+}
+
+impl fmt::Display for Stalled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "stalled: {} of {} tasks had finished after {:?} (at least twenty times what \
+             a run that keeps every connection busy needs); the rest were still waiting \
+             for a connection",
+            self.finished_tasks, self.tasks, self.limit
+        )
+    }
+}
+
+impl std::error::Error for Stalled {}
+
+/// How long a run may take before it counts as stalled: twenty times the
+/// ideal (every connection busy all the time, each hold rounded up to the
+/// timer's next millisecond), and at least ten seconds.
+pub fn stall_limit(tasks: usize, pool_size: usize, rounds: usize, hold: Duration) -> Duration {
+    let hold_ms = hold.as_millis().max(1) as u64 + 1;
+    let ideal_ms = (tasks * rounds) as u64 * hold_ms / pool_size.max(1) as u64;
+    Duration::from_millis((20 * ideal_ms).max(10_000))
+}
+
 /// One repetition of one async contender.
+///
+/// # Errors
+/// [`Stalled`] when the run does not finish within [`stall_limit`].
 ///
 /// # Panics
 /// For r2d2 or the baseline, which this suite does not run.
@@ -152,25 +214,62 @@ pub fn measure(
     tasks: usize,
     pool_size: usize,
     cfg: &FairnessConfig,
-) -> WaitFigures {
+) -> Result<WaitFigures, Stalled> {
+    let hold = Duration::from_micros(cfg.hold_us);
+    let limit = stall_limit(tasks, pool_size, cfg.rounds, hold);
+    measure_within(rt, contender, tasks, pool_size, cfg, limit)
+}
+
+/// [`measure`] with a stall limit of the caller's choosing.
+///
+/// # Errors
+/// [`Stalled`] when the run does not finish within `limit`.
+///
+/// # Panics
+/// For r2d2 or the baseline, which this suite does not run.
+pub fn measure_within(
+    rt: &Runtime,
+    contender: Contender,
+    tasks: usize,
+    pool_size: usize,
+    cfg: &FairnessConfig,
+    limit: Duration,
+) -> Result<WaitFigures, Stalled> {
     let rounds = cfg.rounds;
     let hold = Duration::from_micros(cfg.hold_us);
     let waits = with_async_pool!(contender, P => {
-        rt.block_on(waits_async::<P>(tasks, pool_size, rounds, hold))
-    }, _ => panic!("the fairness suite runs async pools only"));
-    figures(waits)
+        rt.block_on(waits_async::<P>(tasks, pool_size, rounds, hold, limit))
+    }, _ => panic!("the fairness suite runs async pools only"))?;
+    Ok(figures(waits))
+}
+
+/// Aborts the tasks it holds when dropped, so a stalled run leaves nothing
+/// behind.
+struct AbortOnDrop(Vec<tokio::task::AbortHandle>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
 }
 
 /// Every wait (in nanoseconds) of one run, and the run's wall time.
+///
+/// # Errors
+/// [`Stalled`] when the tasks have not all finished after `limit`.
 pub async fn waits_async<P: AsyncPool>(
     tasks: usize,
     pool_size: usize,
     rounds: usize,
     hold: Duration,
-) -> (Vec<u64>, Duration) {
+    limit: Duration,
+) -> Result<(Vec<u64>, Duration), Stalled> {
     let pool = P::build(pool_size);
     pool.warm(pool_size).await;
     let start = Instant::now();
+    let deadline = tokio::time::Instant::from_std(start + limit);
     let handles: Vec<_> = (0..tasks)
         .map(|_| {
             let pool = pool.clone();
@@ -187,11 +286,21 @@ pub async fn waits_async<P: AsyncPool>(
             })
         })
         .collect();
+    let _abort = AbortOnDrop(handles.iter().map(|h| h.abort_handle()).collect());
     let mut all = Vec::with_capacity(tasks * rounds);
-    for handle in handles {
-        all.extend(handle.await.expect("a task panicked"));
+    for (finished, handle) in handles.into_iter().enumerate() {
+        match tokio::time::timeout_at(deadline, handle).await {
+            Ok(waits) => all.extend(waits.expect("a task panicked")),
+            Err(_) => {
+                return Err(Stalled {
+                    limit,
+                    finished_tasks: finished,
+                    tasks,
+                });
+            }
+        }
     }
-    (all, start.elapsed())
+    Ok((all, start.elapsed()))
 }
 
 fn figures((mut waits, wall): (Vec<u64>, Duration)) -> WaitFigures {
@@ -221,11 +330,29 @@ mod tests {
             rounds: 2,
             hold_us: 100,
             reps: 1,
+            only: None,
         };
         for contender in CONTENDERS {
-            let f = measure(&rt, contender, 40, 4, &cfg);
-            assert!(f.p50_us <= f.p99_us && f.p99_us <= f.max_us, "{f:?}");
-            assert!(f.gets_per_s > 0.0);
+            match measure_within(&rt, contender, 40, 4, &cfg, Duration::from_secs(2)) {
+                Ok(f) => {
+                    assert!(f.p50_us <= f.p99_us && f.p99_us <= f.max_us, "{f:?}");
+                    assert!(f.gets_per_s > 0.0);
+                }
+                // qp 0.2 loses wake-ups when connections are held across an
+                // await (see the crate README); the suite reports it.
+                Err(stalled) if contender == Contender::Qp => {
+                    assert!(stalled.finished_tasks < stalled.tasks);
+                }
+                Err(stalled) => panic!("{}: {stalled}", contender.name()),
+            }
         }
+    }
+
+    #[test]
+    fn the_stall_limit_leaves_room() {
+        let l = stall_limit(1000, 50, 20, Duration::from_millis(1));
+        assert!(l >= Duration::from_secs(10));
+        let l = stall_limit(1000, 10, 100, Duration::from_millis(10));
+        assert_eq!(l, Duration::from_millis(20 * 1000 * 100 * 11 / 10));
     }
 }

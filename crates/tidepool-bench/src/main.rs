@@ -25,6 +25,12 @@ options:
   --suite NAMES       run only these suites, comma-separated or repeated:
                       matrix, uncontended, fairness, postgres (default: all);
                       the others keep their stored results
+  --only NAMES        run only these contenders (comma-separated names as in
+                      the report: tidepool,qp or tidepool-postgres,pgbench...);
+                      the suites run replace their stored results, so use
+                      --out/--charts elsewhere to keep the full report
+  --render            run nothing: rewrite the report and charts from the
+                      stored results
   --out FILE          the report (default: BENCHMARKS.md at the repository root)
   --charts DIR        charts and results.json (default: docs/bench at the root)
   -h, --help          this text
@@ -37,7 +43,9 @@ const SUITES: [&str; 4] = ["matrix", "uncontended", "fairness", "postgres"];
 
 struct Args {
     quick: bool,
+    render_only: bool,
     suites: Vec<String>,
+    only: Option<Vec<String>>,
     out: PathBuf,
     charts: PathBuf,
 }
@@ -46,7 +54,9 @@ fn parse_args() -> Result<Option<Args>, String> {
     let root = report::repo_root();
     let mut args = Args {
         quick: false,
+        render_only: false,
         suites: Vec::new(),
+        only: None,
         out: root.join("BENCHMARKS.md"),
         charts: root.join("docs/bench"),
     };
@@ -65,6 +75,7 @@ fn parse_args() -> Result<Option<Args>, String> {
         match flag.as_str() {
             "-h" | "--help" => return Ok(None),
             "--quick" => args.quick = true,
+            "--render" => args.render_only = true,
             "--suite" => {
                 for name in value("--suite")?.split(',').filter(|s| !s.is_empty()) {
                     if !SUITES.contains(&name) {
@@ -76,12 +87,23 @@ fn parse_args() -> Result<Option<Args>, String> {
                     args.suites.push(name.to_owned());
                 }
             }
+            "--only" => {
+                let names = value("--only")?;
+                args.only.get_or_insert_with(Vec::new).extend(
+                    names
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned),
+                );
+            }
             "--out" => args.out = PathBuf::from(value("--out")?),
             "--charts" => args.charts = PathBuf::from(value("--charts")?),
             other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
         }
     }
-    if args.suites.is_empty() {
+    if args.render_only {
+        args.suites.clear();
+    } else if args.suites.is_empty() {
         args.suites = SUITES.iter().map(|s| (*s).to_owned()).collect();
     }
     Ok(Some(args))
@@ -120,54 +142,67 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut results = Results::load(&results_path);
     let machine = Machine::detect();
     let mode = if args.quick { "quick" } else { "full" };
-    progress(&format!(
-        "{mode} run of {} on {} ({} cores), load average {}",
-        args.suites.join(", "),
-        machine.cpu,
-        machine.cores,
-        machine.load_average
-    ));
-    results.command = command_line(args);
-    results.machine = Some(machine);
+    if args.render_only {
+        progress(&format!(
+            "rewriting the report from {}",
+            results_path.display()
+        ));
+    } else {
+        progress(&format!(
+            "{mode} run of {} on {} ({} cores), load average {}",
+            args.suites.join(", "),
+            machine.cpu,
+            machine.cores,
+            machine.load_average
+        ));
+    }
+    if !args.render_only {
+        results.command = command_line(args);
+        results.machine = Some(machine);
+    }
     let begin = || Stamped::<()>::begin(mode);
     let wants = |s: &str| args.suites.iter().any(|x| x == s);
 
     if wants("matrix") {
-        let cfg = if args.quick {
+        let mut cfg = if args.quick {
             MatrixConfig::quick()
         } else {
             MatrixConfig::full()
         };
+        cfg.only.clone_from(&args.only);
         let stamped = begin();
         let data = matrix::run(&rt, &cfg, &mut progress);
         results.matrix = Some(stamped.with(data));
     }
     if wants("uncontended") {
-        let cfg = if args.quick {
+        let mut cfg = if args.quick {
             UncontendedConfig::quick()
         } else {
             UncontendedConfig::full()
         };
+        cfg.only.clone_from(&args.only);
         let stamped = begin();
         let data = uncontended::run(&rt, &cfg, &mut progress);
         results.uncontended = Some(stamped.with(data));
     }
     if wants("fairness") {
-        let cfg = if args.quick {
+        let mut cfg = if args.quick {
             FairnessConfig::quick()
         } else {
             FairnessConfig::full()
         };
+        cfg.only.clone_from(&args.only);
         let stamped = begin();
         let data = fairness::run(&rt, &cfg, &mut progress);
         results.fairness = Some(stamped.with(data));
     }
     if wants("postgres") {
-        let cfg = if args.quick {
+        let mut cfg = if args.quick {
             PgConfig::quick()
         } else {
             PgConfig::full()
         };
+        cfg.only.clone_from(&args.only);
         let stamped = begin();
         let data = postgres::run(&rt, &PgTarget::from_env(), &cfg, &mut progress)
             .map_err(|e| e.to_string());
@@ -206,6 +241,10 @@ fn command_line(args: &Args) -> String {
     if args.suites.len() < SUITES.len() {
         cmd.push_str(" --suite ");
         cmd.push_str(&args.suites.join(","));
+    }
+    if let Some(only) = &args.only {
+        cmd.push_str(" --only ");
+        cmd.push_str(&only.join(","));
     }
     cmd
 }

@@ -44,6 +44,9 @@ pub struct MatrixConfig {
     pub iterations: usize,
     /// Repetitions.
     pub reps: usize,
+    /// Only these contenders (by name); everyone when `None`.
+    #[serde(default)]
+    pub only: Option<Vec<String>>,
 }
 
 impl MatrixConfig {
@@ -52,15 +55,16 @@ impl MatrixConfig {
         Self {
             pool_sizes: vec![4, 8, 16],
             workers: vec![4, 16, 64, 256],
-            iterations: 500,
+            iterations: 1000,
             reps: 5,
+            only: None,
         }
     }
 
     /// The quick run: same matrix, fewer iterations and repetitions.
     pub fn quick() -> Self {
         Self {
-            iterations: 60,
+            iterations: 100,
             reps: 3,
             ..Self::full()
         }
@@ -96,6 +100,8 @@ pub struct MatrixResults {
     pub contenders: Vec<String>,
     /// Every cell measured.
     pub cells: Vec<MatrixCell>,
+    /// Cells a contender could not finish, and why.
+    pub failures: Vec<String>,
 }
 
 impl MatrixResults {
@@ -121,14 +127,31 @@ pub const CONTENDERS: [Contender; 7] = [
 /// Runs the suite on `rt`, reporting progress through `progress`.
 pub fn run(rt: &Runtime, cfg: &MatrixConfig, progress: &mut dyn FnMut(&str)) -> MatrixResults {
     let mut cells: Vec<MatrixCell> = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
+    let mut failed: Vec<(Contender, usize, usize)> = Vec::new();
     for rep in 0..cfg.reps {
         for &size in &cfg.pool_sizes {
             for &workers in &cfg.workers {
                 for contender in CONTENDERS {
-                    if contender == Contender::R2d2 && workers > R2D2_MAX_WORKERS {
+                    if !pools::selected(cfg.only.as_deref(), contender.name())
+                        || contender == Contender::R2d2 && workers > R2D2_MAX_WORKERS
+                        || failed.contains(&(contender, size, workers))
+                    {
                         continue;
                     }
-                    let times = measure(rt, contender, size, workers, cfg.iterations);
+                    let times = match measure(rt, contender, size, workers, cfg.iterations) {
+                        Ok(times) => times,
+                        Err(why) => {
+                            let msg = format!(
+                                "{} at pool size {size}, {workers} workers: {why}",
+                                contender.name()
+                            );
+                            progress(&format!("matrix: {msg}"));
+                            failures.push(msg);
+                            failed.push((contender, size, workers));
+                            continue;
+                        }
+                    };
                     let median = median_us(times);
                     progress(&format!(
                         "matrix rep {}/{} size {size:>2} workers {workers:>3} {:<9} {median:>9.1} µs",
@@ -154,8 +177,14 @@ pub fn run(rt: &Runtime, cfg: &MatrixConfig, progress: &mut dyn FnMut(&str)) -> 
     }
     MatrixResults {
         config: cfg.clone(),
-        contenders: CONTENDERS.iter().map(|c| c.name().to_owned()).collect(),
+        contenders: CONTENDERS
+            .iter()
+            .map(|c| c.name())
+            .filter(|name| pools::selected(cfg.only.as_deref(), name))
+            .map(str::to_owned)
+            .collect(),
         cells,
+        failures,
     }
 }
 
@@ -166,19 +195,37 @@ fn median_us(mut times: Vec<Duration>) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64() * 1e6)
 }
 
+/// How long one async contender may take for one cell before it counts as
+/// stalled: 30 s plus 20 ms per iteration (the slowest healthy cell takes
+/// about 5 ms per iteration on two cores).
+pub fn stall_limit(iterations: usize) -> Duration {
+    Duration::from_secs(30)
+        + Duration::from_millis(20) * u32::try_from(iterations).unwrap_or(u32::MAX)
+}
+
 /// The iteration times of one contender in one cell.
+///
+/// # Errors
+/// When an async contender stalls (see [`stall_limit`]); its stuck tasks are
+/// left behind, parked, as they cannot be reached from here.
 pub fn measure(
     rt: &Runtime,
     contender: Contender,
     pool_size: usize,
     workers: usize,
     iterations: usize,
-) -> Vec<Duration> {
-    with_async_pool!(contender, P => rt.block_on(iterations_async::<P>(pool_size, workers, iterations)),
-    _ => match contender {
+) -> Result<Vec<Duration>, String> {
+    let limit = stall_limit(iterations);
+    with_async_pool!(contender, P => rt
+    .block_on(async {
+        tokio::time::timeout(limit, iterations_async::<P>(pool_size, workers, iterations))
+            .await
+    })
+    .map_err(|_| format!("stalled: not finished after {limit:?}")),
+    _ => Ok(match contender {
         Contender::R2d2 => iterations_r2d2(pool_size, workers, iterations),
         _ => rt.block_on(iterations_baseline(workers, iterations)),
-    })
+    }))
 }
 
 /// One contender's iterations, on the runtime's worker threads.
@@ -272,7 +319,7 @@ mod tests {
             .build()
             .unwrap();
         for contender in CONTENDERS {
-            let times = measure(&rt, contender, 2, 8, 3);
+            let times = measure(&rt, contender, 2, 8, 3).unwrap();
             assert_eq!(times.len(), 3, "{}", contender.name());
         }
     }

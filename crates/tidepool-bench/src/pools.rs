@@ -311,6 +311,11 @@ pub fn r2d2_pool(max_size: usize) -> r2d2::Pool<R2d2Ints> {
         .expect("r2d2 builds")
 }
 
+/// Whether the contender `name` is among `only` (everyone when `None`).
+pub fn selected(only: Option<&[String]>, name: &str) -> bool {
+    only.is_none_or(|names| names.iter().any(|n| n == name))
+}
+
 /// Every in-memory contender, in the order tables list them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Contender {

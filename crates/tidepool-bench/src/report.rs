@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use plotters::chart::SeriesLabelPosition;
+
 use crate::chart::{BarChart, LineChart, Series};
 use crate::fairness::{FairnessResults, WaitFigures};
 use crate::machine::Machine;
@@ -135,6 +137,11 @@ fn ratio(value: f64, reference: Option<f64>) -> String {
         Some(r) if r > 0.0 => format!("×{:.2}", value / r),
         _ => "–".to_owned(),
     }
+}
+
+/// [`spread_cell`] with no decimals, or `n/a`.
+fn opt_cell(s: Option<&Spread>) -> String {
+    s.map_or_else(|| "n/a".to_owned(), |s| spread_cell(s, 0))
 }
 
 /// `median (min–max)` with `digits` decimals.
@@ -270,16 +277,11 @@ fn matrix_section(
                 match r.cell(size, workers, c) {
                     Some(cell) => {
                         let sp = cell.spread();
-                        let _ = write!(
-                            w,
-                            " {} {} |",
-                            spread_cell(&sp, 1),
-                            if c == "tidepool" {
-                                String::new()
-                            } else {
-                                ratio(sp.median, reference)
-                            }
-                        );
+                        let mut text = spread_cell(&sp, 1);
+                        if c != "tidepool" {
+                            text = format!("{text} {}", ratio(sp.median, reference));
+                        }
+                        let _ = write!(w, " {text} |");
                     }
                     None => {
                         let _ = write!(w, " – |");
@@ -306,9 +308,17 @@ fn matrix_section(
                         .collect(),
                 })
                 .collect(),
+            legend: SeriesLabelPosition::UpperLeft,
         };
         chart.draw(&charts_dir.join(&file))?;
         let _ = writeln!(w, "\n![pool size {size}]({})\n", link(&file));
+    }
+    if !r.failures.is_empty() {
+        let _ = writeln!(w, "Not measured:\n");
+        for f in &r.failures {
+            let _ = writeln!(w, "- {f}");
+        }
+        let _ = writeln!(w);
     }
     Ok(())
 }
@@ -406,6 +416,11 @@ fn fairness_section(
         .find(|row| row.contender == "tidepool")
         .map(|row| row.spread(|f| f.p99_us).median);
     for row in &r.rows {
+        if row.reps.is_empty() {
+            let why = row.failure.as_deref().unwrap_or("no result");
+            let _ = writeln!(w, "| {} | {why} | | | | | |", row.contender);
+            continue;
+        }
         let p99 = row.spread(|f| f.p99_us);
         let _ = writeln!(
             w,
@@ -438,13 +453,20 @@ fn fairness_section(
         series: r
             .rows
             .iter()
+            .filter(|row| !row.reps.is_empty())
             .map(|row| Series {
                 name: row.contender.clone(),
                 points: figures.iter().map(|(_, f)| Some(row.spread(f))).collect(),
             })
             .collect(),
+        legend: SeriesLabelPosition::LowerRight,
     }
     .draw(&charts_dir.join(file))?;
+    for row in r.rows.iter().filter(|r| !r.reps.is_empty()) {
+        if let Some(why) = &row.failure {
+            let _ = writeln!(w, "\n{} failed in a later repetition: {why}", row.contender);
+        }
+    }
     let _ = writeln!(w, "\n![fairness]({})\n", link(file));
     Ok(())
 }
@@ -475,14 +497,17 @@ fn postgres_section(
         "Pools of {} connections, opened before measuring. For each client count, that many \
          tokio tasks loop for {} s (after a {} ms warm-up): get a connection, run the \
          prepared `SELECT 1`, check the answer, drop the connection; {} repetitions. Figures: \
-         queries/s over the phase (higher is better) and p50 / p99 latency in µs from get to \
+         queries/s over the phase (higher is better) and mean / p50 / p99 latency in µs from get to \
          drop. Each pool at its defaults: tidepool-postgres and deadpool-postgres with \
          `prepare_cached`; bb8-postgres (no statement cache) with `SELECT 1` prepared once \
          per connection at connect; sqlx with its statement cache. bb8 and sqlx test every \
          connection on checkout by default (one more round trip per query): the \"(no test)\" \
          rows turn that off. `pgbench -n -M prepared -c N -j min(N,2) -T {}` keeps N \
-         persistent connections (libpq, no pool), and \"connect per query\" opens a \
-         connection for every query (life without a pool).\n",
+         persistent connections (libpq, no pool; only its mean latency is shown: it reads \
+         the clock once per pass over its clients, so its per-transaction log is mostly \
+         0 µs), and \"connect per query\" opens a connection for every query (life without \
+         a pool). In a closed loop, mean latency ≈ clients / (queries/s); a p50 far below \
+         the mean means some clients were served over and over while others waited.\n",
         crate::postgres::POOL_SIZE,
         r.config.secs,
         r.config.warmup_ms,
@@ -497,7 +522,7 @@ fn postgres_section(
         );
         let _ = writeln!(
             w,
-            "| contender | queries/s | vs tidepool | p50 µs | p99 µs | errors |\n|---|---:|---:|---:|---:|---:|"
+            "| contender | queries/s | vs tidepool | mean µs | p50 µs | p99 µs | errors |\n|---|---:|---:|---:|---:|---:|---:|"
         );
         let reference = r
             .row(crate::postgres::names::TIDEPOOL, clients)
@@ -509,11 +534,12 @@ fn postgres_section(
             let qps = row.spread(|f: &PgFigures| f.qps);
             let _ = writeln!(
                 w,
-                "| {name} | {} | {} | {} | {} | {} |",
+                "| {name} | {} | {} | {} | {} | {} | {} |",
                 spread_cell(&qps, 0),
                 ratio(qps.median, reference),
-                spread_cell(&row.spread(|f| f.p50_us), 0),
-                spread_cell(&row.spread(|f| f.p99_us), 0),
+                spread_cell(&row.spread(|f| f.mean_us), 0),
+                opt_cell(row.spread_of(|f| f.p50_us).as_ref()),
+                opt_cell(row.spread_of(|f| f.p99_us).as_ref()),
                 row.errors()
             );
         }
@@ -527,7 +553,7 @@ fn postgres_section(
         let _ = writeln!(w);
     }
     let ticks: Vec<String> = r.config.clients.iter().map(ToString::to_string).collect();
-    let series = |f: fn(&PgFigures) -> f64| -> Vec<Series> {
+    let series = |f: fn(&PgFigures) -> Option<f64>| -> Vec<Series> {
         r.contenders
             .iter()
             .filter(|name| r.rows.iter().any(|row| &row.contender == *name))
@@ -537,23 +563,32 @@ fn postgres_section(
                     .config
                     .clients
                     .iter()
-                    .map(|&c| r.row(name, c).map(|row| row.spread(f)))
+                    .map(|&c| r.row(name, c).and_then(|row| row.spread_of(f)))
                     .collect(),
             })
             .collect()
     };
-    for (file, title, y_desc, f) in [
+    for (file, title, y_desc, f, legend) in [
         (
             "postgres_qps.svg",
             "PostgreSQL SELECT 1: throughput (higher is better)",
             "queries/s",
-            (|f: &PgFigures| f.qps) as fn(&PgFigures) -> f64,
+            (|f: &PgFigures| Some(f.qps)) as fn(&PgFigures) -> Option<f64>,
+            SeriesLabelPosition::MiddleRight,
         ),
         (
             "postgres_p99.svg",
             "PostgreSQL SELECT 1: p99 latency (lower is better)",
             "p99 latency, µs",
             |f: &PgFigures| f.p99_us,
+            SeriesLabelPosition::LowerRight,
+        ),
+        (
+            "postgres_mean.svg",
+            "PostgreSQL SELECT 1: mean latency (lower is better)",
+            "mean latency, µs",
+            |f: &PgFigures| Some(f.mean_us),
+            SeriesLabelPosition::LowerRight,
         ),
     ] {
         LineChart {
@@ -562,6 +597,7 @@ fn postgres_section(
             x_ticks: ticks.clone(),
             y_desc: y_desc.into(),
             series: series(f),
+            legend,
         }
         .draw(&charts_dir.join(file))?;
         let _ = writeln!(w, "![{y_desc}]({})\n", link(file));

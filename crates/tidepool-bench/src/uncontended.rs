@@ -32,6 +32,9 @@ pub struct UncontendedConfig {
     pub budget_ms: u64,
     /// Repetitions.
     pub reps: usize,
+    /// Only these contenders (by name); everyone when `None`.
+    #[serde(default)]
+    pub only: Option<Vec<String>>,
 }
 
 impl UncontendedConfig {
@@ -40,6 +43,7 @@ impl UncontendedConfig {
         Self {
             budget_ms: 1000,
             reps: 5,
+            only: None,
         }
     }
 
@@ -48,6 +52,7 @@ impl UncontendedConfig {
         Self {
             budget_ms: 200,
             reps: 3,
+            only: None,
         }
     }
 }
@@ -94,7 +99,11 @@ pub fn run(
     progress: &mut dyn FnMut(&str),
 ) -> UncontendedResults {
     let budget = Duration::from_millis(cfg.budget_ms);
-    let mut rows: Vec<UncontendedRow> = CONTENDERS
+    let chosen: Vec<Contender> = CONTENDERS
+        .into_iter()
+        .filter(|c| pools::selected(cfg.only.as_deref(), c.name()))
+        .collect();
+    let mut rows: Vec<UncontendedRow> = chosen
         .iter()
         .map(|c| UncontendedRow {
             contender: c.name().to_owned(),
@@ -102,7 +111,7 @@ pub fn run(
         })
         .collect();
     for rep in 0..cfg.reps {
-        for (row, contender) in rows.iter_mut().zip(CONTENDERS) {
+        for (row, &contender) in rows.iter_mut().zip(&chosen) {
             let ns = measure(rt, contender, budget);
             progress(&format!(
                 "uncontended rep {}/{} {:<9} {ns:>8.1} ns/op",
