@@ -79,47 +79,7 @@ impl Server {
         token: Option<&str>,
         body: Option<&str>,
     ) -> std::io::Result<Reply> {
-        let mut stream = TcpStream::connect(&self.addr).await?;
-        let mut req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
-            self.addr
-        );
-        if let Some(t) = token {
-            req.push_str(&format!("Authorization: Bearer {t}\r\n"));
-        }
-        let body = body.unwrap_or("");
-        if !body.is_empty() || method == "POST" {
-            req.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                body.len()
-            ));
-        }
-        req.push_str("\r\n");
-        req.push_str(body);
-        stream.write_all(req.as_bytes()).await?;
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await?;
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let body = if head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
-            dechunk(body)
-        } else {
-            body.to_owned()
-        };
-        Ok(Reply {
-            status,
-            json: serde_json::from_str(&body).unwrap_or(Value::Null),
-            head: head.to_owned(),
-            body,
-        })
+        request(&self.addr, method, path, token, body).await
     }
 
     pub async fn call(
@@ -134,20 +94,31 @@ impl Server {
 
     /// Sends SIGTERM and waits for the exit status.
     pub async fn terminate(mut self) -> (ExitStatus, String) {
+        self.send_sigterm();
+        let status = self.wait_exit(Duration::from_secs(30)).await;
+        (status, self.log_text())
+    }
+
+    /// Sends SIGTERM without waiting.
+    pub fn send_sigterm(&self) {
         let pid = self.child.id().to_string();
         let ok = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(ok.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
+    }
+
+    /// Waits up to `within` for the process to exit; its status.
+    pub async fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                return (status, self.log_text());
+                return status;
             }
             assert!(
                 Instant::now() < deadline,
-                "server did not stop:\n{}",
+                "server did not stop within {within:?}:\n{}",
                 self.log_text()
             );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 }
@@ -159,6 +130,54 @@ impl Drop for Server {
             let _ = self.child.wait();
         }
     }
+}
+
+/// One HTTP/1.1 request (`Connection: close`) to `addr`.
+pub async fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> std::io::Result<Reply> {
+    let mut stream = TcpStream::connect(addr).await?;
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    if !body.is_empty() || method == "POST" {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    stream.write_all(req.as_bytes()).await?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Ok(Reply {
+        status,
+        json: serde_json::from_str(&body).unwrap_or(Value::Null),
+        head: head.to_owned(),
+        body,
+    })
 }
 
 fn dechunk(mut body: &str) -> String {
