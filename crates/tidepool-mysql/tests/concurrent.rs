@@ -31,12 +31,5 @@ async fn sixty_four_tasks_share_eight_connections() {
     }
     // Returned connections are reset in the background; wait for the last.
     common::settled(&pool).await;
-    let stats = pool.stats();
-    let (c, g) = (stats.counters, stats.gauges);
-    assert_eq!(c.gets, TASKS * QUERIES);
-    assert_eq!(c.served(), TASKS * QUERIES);
-    assert_eq!(c.timeouts + c.connect_failures + c.cancelled, 0, "{c:?}");
-    assert!(c.created <= 8, "{c:?}");
-    assert_eq!(g.in_use, 0, "{g:?}");
-    assert_eq!(g.idle + g.in_use, g.size, "{g:?}");
+    tidepool_testkit::assert_all_served(&pool.stats(), TASKS * QUERIES, 8);
 }

@@ -28,13 +28,5 @@ async fn sixty_four_tasks_share_eight_connections() {
     for task in tasks {
         task.await.expect("task succeeded");
     }
-    let stats = pool.stats();
-    let (c, g) = (stats.counters, stats.gauges);
-    let total = (TASKS * QUERIES) as u64;
-    assert_eq!(c.gets, total);
-    assert_eq!(c.served(), total);
-    assert_eq!(c.timeouts + c.connect_failures + c.cancelled, 0, "{c:?}");
-    assert!(c.created <= 8, "{c:?}");
-    assert_eq!(g.in_use, 0, "{g:?}");
-    assert_eq!(g.idle + g.in_use, g.size, "{g:?}");
+    tidepool_testkit::assert_all_served(&pool.stats(), (TASKS * QUERIES) as u64, 8);
 }

@@ -52,6 +52,26 @@ pub fn service(name: &str, var: &str, default: &str) -> Option<String> {
     None
 }
 
+/// Asserts that a pool served exactly `gets` gets, every one of them, with
+/// at most `max_created` connections opened, and that nothing is left checked
+/// out: the accounting every backend's concurrent-load test checks.
+///
+/// # Panics
+/// When any of those does not hold; the message shows the statistics.
+pub fn assert_all_served(stats: &tidepool::Stats, gets: u64, max_created: u64) {
+    let (c, g) = (&stats.counters, &stats.gauges);
+    assert_eq!(c.gets, gets, "{c:?}");
+    assert_eq!(c.served(), gets, "{c:?}");
+    assert_eq!(c.timeouts + c.connect_failures + c.cancelled, 0, "{c:?}");
+    assert!(
+        c.created <= max_created,
+        "created {} > {max_created}: {c:?}",
+        c.created
+    );
+    assert_eq!(g.in_use, 0, "{g:?}");
+    assert_eq!(g.idle + g.in_use, g.size, "{g:?}");
+}
+
 /// A local TCP port with nothing listening on it (bound, then released), for
 /// "unreachable server" tests.
 pub fn closed_port() -> u16 {

@@ -33,7 +33,6 @@ use tokio::time::Instant;
 use crate::config::{IdleOrder, PoolConfig};
 use crate::conn::{Conn, ConnectionInfo};
 use crate::error::ConnectError;
-use crate::histogram::Histogram;
 use crate::stats::{CloseReason, Counters, Derived, Gauges, Histograms, Stats, Window};
 
 /// What a waiter receives.
@@ -389,9 +388,9 @@ impl<C, E> State<C, E> {
         }
     }
 
-    /// Undoes a checkout: validation or a hook failed (`reason`), or the get
-    /// was dropped before the caller had the connection (`None`: the
-    /// connection is put back if it is intact, `intact`).
+    /// Undoes a checkout: validation or a hook failed (`reason`: the
+    /// connection is closed), or the get was dropped before the caller had
+    /// the connection (`None`: it is put back unless it must retire).
     fn undo_checkout(&mut self, mut conn: Conn<C>, reason: Option<CloseReason>, now: Instant) {
         self.counters.checkout_rejections += 1;
         self.in_use -= 1;
@@ -718,7 +717,7 @@ impl<C, E> State<C, E> {
         self.plan_creates(now);
     }
 
-    /// Whether the oldest waiter still needs the create order just finished.
+    /// Whether anyone still needs a new connection: a waiter, or `min_idle`.
     pub(crate) fn wants_connections(&self) -> bool {
         !self.closed && (!self.waiters.is_empty() || self.idle.len() < self.cfg.min_idle)
     }
@@ -914,12 +913,6 @@ impl<C, E> State<C, E> {
     /// Gauges and counters only, without copying the histograms.
     pub(crate) fn counters(&self) -> Counters {
         self.counters
-    }
-
-    /// The acquire-wait histogram (for tests and exporters).
-    #[allow(dead_code)]
-    pub(crate) fn acquire_histogram(&self) -> &Histogram {
-        &self.hist.acquire
     }
 }
 
