@@ -26,16 +26,7 @@ async fn default_config_serves_the_demo_database_end_to_end() {
     assert_eq!(pools.status, 200);
     assert_eq!(pools.json["pools"][0]["name"], "demo");
 
-    let created = server
-        .call(
-            "POST",
-            "/api/v1/sessions",
-            Some(token),
-            Some(r#"{"pool":"demo"}"#),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.body);
-    let id = created.json["session_id"].as_str().unwrap().to_owned();
+    let id = server.open_session(token, "demo").await;
 
     let schema = server
         .call(
@@ -129,16 +120,7 @@ async fn default_config_serves_the_demo_database_end_to_end() {
 
     // A second run reuses the database and the token.
     let again = Server::start(dir.path(), &[], &[]).await;
-    let r = again
-        .call(
-            "POST",
-            "/api/v1/sessions",
-            Some(token),
-            Some(r#"{"pool":"demo"}"#),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let id = r.json["session_id"].as_str().unwrap();
+    let id = again.open_session(token, "demo").await;
     let count = again
         .call(
             "POST",

@@ -49,16 +49,7 @@ min_idle = 1
     assert_eq!(one.json["backend"], "postgres");
     assert_eq!(one.json["gauges"]["max_size"], 3);
 
-    let s = server
-        .call(
-            "POST",
-            "/api/v1/sessions",
-            Some(token),
-            Some(r#"{"pool":"main"}"#),
-        )
-        .await;
-    assert_eq!(s.status, 201, "{}", s.body);
-    let id = s.json["session_id"].as_str().unwrap();
+    let id = server.open_session(token, "main").await;
     let q = json!({"sql": "SELECT current_setting('application_name') AS app, $1::int + 1 AS n", "params": [41]});
     let r = server
         .call(

@@ -37,16 +37,7 @@ async fn sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_0() {
     )
     .unwrap();
     let mut server = Server::start(dir.path(), &["--config", config.to_str().unwrap()], &[]).await;
-    let created = server
-        .call(
-            "POST",
-            "/api/v1/sessions",
-            Some(TOKEN),
-            Some(r#"{"pool":"demo"}"#),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.body);
-    let id = created.json["session_id"].as_str().unwrap().to_owned();
+    let id = server.open_session(TOKEN, "demo").await;
     assert_eq!(in_use(&server).await, 0);
 
     let sql = json!({

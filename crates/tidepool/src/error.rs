@@ -116,14 +116,7 @@ impl<E: StdError> fmt::Display for PoolError<E> {
 
 impl<E: StdError + 'static> StdError for PoolError<E> {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        match self {
-            Self::Timeout {
-                last_error: Some(e),
-                ..
-            }
-            | Self::Connect { error: e, .. } => Some(e),
-            _ => None,
-        }
+        self.connect_error().map(|e| e as &(dyn StdError + 'static))
     }
 }
 
@@ -133,18 +126,24 @@ impl<E> PoolError<E> {
         matches!(self, Self::Timeout { .. })
     }
 
-    /// The backend error behind this one, if any.
-    pub fn backend_error(&self) -> Option<&E> {
+    /// The connect failure behind this error: the one that failed this
+    /// caller, or the last one before its wait timed out.
+    pub fn connect_error(&self) -> Option<&ConnectError<E>> {
         match self {
             Self::Timeout {
-                last_error: Some(ConnectError::Backend(e)),
+                last_error: Some(e),
                 ..
             }
-            | Self::Connect {
-                error: ConnectError::Backend(e),
-                ..
-            } => Some(e),
+            | Self::Connect { error: e, .. } => Some(e),
             _ => None,
+        }
+    }
+
+    /// The backend error behind this one, if any.
+    pub fn backend_error(&self) -> Option<&E> {
+        match self.connect_error()? {
+            ConnectError::Backend(e) => Some(e),
+            ConnectError::TimedOut { .. } => None,
         }
     }
 }

@@ -124,7 +124,6 @@ pub(crate) struct State<C, E> {
     size: usize,
     overflow: usize,
     in_use: usize,
-    overflow_in_use: usize,
     pending: usize,
     pending_overflow: usize,
     /// Connections out for a reset or a keepalive ping: counted in use, but
@@ -156,7 +155,6 @@ impl<C, E> State<C, E> {
             size: 0,
             overflow: 0,
             in_use: 0,
-            overflow_in_use: 0,
             pending: 0,
             pending_overflow: 0,
             returning: 0,
@@ -225,9 +223,6 @@ impl<C, E> State<C, E> {
     /// Marks `conn` checked out and does the bookkeeping of a served get.
     fn mark_checked_out(&mut self, conn: &mut Conn<C>, waited: Duration) {
         self.in_use += 1;
-        if conn.overflow {
-            self.overflow_in_use += 1;
-        }
         self.counters.checkouts += 1;
         if conn.info.times_used > 0 {
             self.counters.reused += 1;
@@ -394,9 +389,6 @@ impl<C, E> State<C, E> {
     fn undo_checkout(&mut self, mut conn: Conn<C>, reason: Option<CloseReason>, now: Instant) {
         self.counters.checkout_rejections += 1;
         self.in_use -= 1;
-        if conn.overflow {
-            self.overflow_in_use -= 1;
-        }
         conn.info.times_used -= 1;
         if self.leaks.is_some() {
             self.untrack_leak(conn.info.id, now);
@@ -444,9 +436,6 @@ impl<C, E> State<C, E> {
         broken: bool,
     ) {
         self.in_use -= 1;
-        if conn.overflow {
-            self.overflow_in_use -= 1;
-        }
         self.hist.hold.record(held);
         self.window.hold(now, held);
         if self.leaks.is_some() {
@@ -472,9 +461,6 @@ impl<C, E> State<C, E> {
         // The connection was left counted as in use while it reset.
         self.in_use -= 1;
         self.returning -= 1;
-        if conn.overflow {
-            self.overflow_in_use -= 1;
-        }
         let reason = if ok {
             self.retire_reason(&conn, now)
         } else {
@@ -507,7 +493,6 @@ impl<C, E> State<C, E> {
         self.in_use -= 1;
         self.size -= 1;
         if conn.overflow {
-            self.overflow_in_use -= 1;
             self.overflow -= 1;
         }
         self.hist.hold.record(held);
@@ -546,14 +531,10 @@ impl<C, E> State<C, E> {
     fn hand(&mut self, w: Waiter<C, E>, mut conn: Conn<C>, now: Instant) -> Result<(), Conn<C>> {
         let fresh = conn.info.times_used == 0;
         let id = conn.info.id;
-        let overflow = conn.overflow;
         conn.info.times_used += 1;
         match w.tx.send(Grant::Conn(conn)) {
             Ok(()) => {
                 self.in_use += 1;
-                if overflow {
-                    self.overflow_in_use += 1;
-                }
                 self.counters.checkouts += 1;
                 if fresh {
                     self.counters.misses += 1;
@@ -877,7 +858,8 @@ impl<C, E> State<C, E> {
             waiting: self.waiters.len(),
             pending: self.pending + self.pending_overflow,
             overflow: self.overflow,
-            overflow_in_use: self.overflow_in_use,
+            // Overflow connections are never idle: open means checked out.
+            overflow_in_use: self.overflow,
             max_size: self.cfg.max_size,
             min_idle: self.cfg.min_idle,
             max_overflow: self.cfg.max_overflow,

@@ -92,6 +92,16 @@ impl Server {
         self.request(method, path, token, body).await.unwrap()
     }
 
+    /// Opens a session on `pool` with `token`; its id.
+    pub async fn open_session(&self, token: &str, pool: &str) -> String {
+        let body = format!(r#"{{"pool":"{pool}"}}"#);
+        let created = self
+            .call("POST", "/api/v1/sessions", Some(token), Some(&body))
+            .await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        created.json["session_id"].as_str().unwrap().to_owned()
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub async fn terminate(mut self) -> (ExitStatus, String) {
         self.send_sigterm();
