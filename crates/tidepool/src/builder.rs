@@ -138,7 +138,7 @@ impl<M: Manager> Builder<M> {
                 };
                 match tasks::open(shared, order, true).await {
                     Ok((conn, took)) => {
-                        let now = Instant::now();
+                        let now = shared.clock.now();
                         shared.with_state(|st| st.created(conn, CreateKind::Regular, took, now));
                     }
                     Err(gave_up) => {
@@ -147,7 +147,7 @@ impl<M: Manager> Builder<M> {
                                 CreateKind::Regular,
                                 gave_up.attempts,
                                 false,
-                                Instant::now(),
+                                shared.clock.now(),
                             );
                             st.last_error()
                         });

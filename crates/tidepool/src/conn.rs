@@ -1,20 +1,24 @@
 //! A pooled connection and the metadata the pool keeps about it.
 
+use std::time::Duration;
+
 use serde::Serialize;
 
+use crate::clock::Stamp;
 use crate::config::{PoolConfig, Validation};
-use tokio::time::Instant;
 
-/// What the pool knows about one connection, visible through the guard.
+/// What the pool knows about one connection, as of the moment it was asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConnectionInfo {
     /// Unique within the pool, increasing in order of creation.
     pub id: u64,
-    /// When the connection was opened.
-    pub created_at: Instant,
-    /// When it was last returned to the pool (its creation, if never used).
-    pub last_used: Instant,
+    /// How long ago the connection was opened.
+    pub age: Duration,
+    /// How long it sat in the pool before its current checkout (for a
+    /// connection that is not checked out: since it was last returned, or
+    /// opened).
+    pub idle: Duration,
     /// How many times it has been checked out, this checkout included.
     pub times_used: u64,
 }
@@ -22,17 +26,10 @@ pub struct ConnectionInfo {
 impl Serialize for ConnectionInfo {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let now = Instant::now();
         let mut st = s.serialize_struct("ConnectionInfo", 4)?;
         st.serialize_field("id", &self.id)?;
-        st.serialize_field(
-            "age_ms",
-            &(now.saturating_duration_since(self.created_at).as_secs_f64() * 1000.0),
-        )?;
-        st.serialize_field(
-            "idle_ms",
-            &(now.saturating_duration_since(self.last_used).as_secs_f64() * 1000.0),
-        )?;
+        st.serialize_field("age_ms", &(self.age.as_secs_f64() * 1000.0))?;
+        st.serialize_field("idle_ms", &(self.idle.as_secs_f64() * 1000.0))?;
         st.serialize_field("times_used", &self.times_used)?;
         st.end()
     }
@@ -42,11 +39,17 @@ impl Serialize for ConnectionInfo {
 #[derive(Debug)]
 pub(crate) struct Conn<C> {
     pub(crate) raw: C,
-    pub(crate) info: ConnectionInfo,
+    pub(crate) id: u64,
+    pub(crate) created_at: Stamp,
+    /// When it was last returned (its creation, if never used).
+    pub(crate) last_used: Stamp,
+    /// How many times it has been checked out.
+    pub(crate) times_used: u64,
     /// Last successful validation or keepalive ping (or creation).
-    pub(crate) checked_at: Instant,
-    /// When max lifetime (minus this connection's jitter) is reached.
-    pub(crate) retire_at: Option<Instant>,
+    pub(crate) checked_at: Stamp,
+    /// When max lifetime (minus this connection's jitter) is reached;
+    /// [`Stamp::NEVER`] without a max lifetime.
+    pub(crate) retire_at: Stamp,
     /// The pool's eviction generation when this connection was made.
     pub(crate) generation: u64,
     /// Opened beyond `max_size`; closed when returned with nobody waiting.
@@ -55,17 +58,25 @@ pub(crate) struct Conn<C> {
 
 impl<C> Conn<C> {
     /// Whether this connection must be pinged before checkout under `cfg`.
-    pub(crate) fn needs_validation(&self, cfg: &PoolConfig, now: Instant) -> bool {
+    #[inline]
+    pub(crate) fn needs_validation(&self, cfg: &PoolConfig, now: Stamp) -> bool {
         match cfg.validation {
             Validation::Always => true,
             Validation::Never => false,
-            Validation::IfIdle => {
-                let fresh = self.info.last_used.max(self.checked_at);
-                // An add and a compare: cheaper than a subtraction of instants.
-                fresh
-                    .checked_add(cfg.validation_window)
-                    .is_some_and(|until| now > until)
-            }
+            Validation::IfIdle => now > self.last_used.max(self.checked_at) + cfg.validation_window,
+        }
+    }
+
+    /// Its info as of `now`, for a checkout that began at `since` (`None`:
+    /// not checked out).
+    pub(crate) fn info(&self, now: Stamp, since: Option<Stamp>) -> ConnectionInfo {
+        ConnectionInfo {
+            id: self.id,
+            age: now.saturating_duration_since(self.created_at),
+            idle: since
+                .unwrap_or(now)
+                .saturating_duration_since(self.last_used),
+            times_used: self.times_used,
         }
     }
 }

@@ -3,7 +3,9 @@
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 
-use tokio::time::Instant;
+use std::time::Duration;
+
+use crate::clock::Stamp;
 
 use crate::conn::{Conn, ConnectionInfo};
 use crate::{Manager, Pool};
@@ -15,12 +17,12 @@ use crate::{Manager, Pool};
 pub struct Pooled<M: Manager> {
     conn: Option<Conn<M::Connection>>,
     pool: Pool<M>,
-    since: Instant,
+    since: Stamp,
     broken: bool,
 }
 
 impl<M: Manager> Pooled<M> {
-    pub(crate) fn new(pool: Pool<M>, conn: Conn<M::Connection>, since: Instant) -> Self {
+    pub(crate) fn new(pool: Pool<M>, conn: Conn<M::Connection>, since: Stamp) -> Self {
         Self {
             conn: Some(conn),
             pool,
@@ -35,14 +37,20 @@ impl<M: Manager> Pooled<M> {
             .expect("a guard holds its connection until dropped")
     }
 
-    /// Id, creation time, last use and use count of this connection.
+    /// Id, age, idle time before this checkout and use count of this
+    /// connection.
     pub fn info(&self) -> ConnectionInfo {
-        self.conn().info
+        self.conn()
+            .info(self.pool.shared.clock.now(), Some(self.since))
     }
 
-    /// When this checkout began.
-    pub fn checked_out_at(&self) -> Instant {
-        self.since
+    /// How long this checkout has lasted so far.
+    pub fn held_for(&self) -> Duration {
+        self.pool
+            .shared
+            .clock
+            .now()
+            .saturating_duration_since(self.since)
     }
 
     /// The pool this connection belongs to.
@@ -64,7 +72,7 @@ impl<M: Manager> Pooled<M> {
             .conn
             .take()
             .expect("a guard holds its connection until dropped");
-        let now = Instant::now();
+        let now = self.pool.shared.clock.now();
         let held = now.saturating_duration_since(self.since);
         self.pool
             .shared
@@ -107,7 +115,7 @@ impl<M: Manager> fmt::Debug for Pooled<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pooled")
             .field("pool", &self.pool.name())
-            .field("info", &self.conn.as_ref().map(|c| c.info))
+            .field("connection", &self.conn.as_ref().map(|c| c.id))
             .finish_non_exhaustive()
     }
 }

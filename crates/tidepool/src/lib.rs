@@ -8,6 +8,7 @@
 //! - [`Registry`]: named pools of any manager behind one handle.
 
 mod builder;
+mod clock;
 mod config;
 mod conn;
 mod error;

@@ -12,6 +12,7 @@ use tokio::sync::{Notify, oneshot};
 use tokio::task::AbortHandle;
 use tokio::time::{Instant, timeout, timeout_at};
 
+use crate::clock::{Clock, Stamp};
 use crate::config::PoolConfig;
 use crate::conn::Conn;
 use crate::error::{ConfigError, ConnectError, PoolError};
@@ -73,6 +74,7 @@ pub(crate) struct Shared<M: Manager> {
     pub(crate) manager: M,
     /// The settings as built; `max_size` and `min_idle` live on in `state`.
     pub(crate) cfg: PoolConfig,
+    pub(crate) clock: Clock,
     state: Mutex<State<M::Connection, M::Error>>,
     handle: Handle,
     emptied: Notify,
@@ -110,7 +112,7 @@ impl<M: Manager> Shared<M> {
         for (conn, reason) in after.dead {
             tracing::debug!(
                 pool = %self.name,
-                connection = conn.info.id,
+                connection = conn.id,
                 reason = reason.as_str(),
                 "connection closed"
             );
@@ -146,10 +148,10 @@ impl<M: Manager> Shared<M> {
     pub(crate) fn checkin(
         self: &Arc<Self>,
         mut conn: Conn<M::Connection>,
-        since: Instant,
+        since: Stamp,
         broken: bool,
     ) {
-        let now = Instant::now();
+        let now = self.clock.now();
         let held = now.saturating_duration_since(since);
         let broken = broken || self.manager.has_broken(&mut conn.raw);
         if !broken && self.manager.needs_reset(&mut conn.raw) {
@@ -174,7 +176,7 @@ impl<M: Manager> Drop for Preparing<'_, M> {
             // Interrupted mid-conversation: its protocol state is unknown.
             self.shared.with_state(|st| {
                 st.cancelled();
-                st.reject_checkout(conn, CloseReason::Error, Instant::now());
+                st.reject_checkout(conn, CloseReason::Error, self.shared.clock.now());
             });
         }
     }
@@ -200,7 +202,7 @@ impl<M: Manager> Drop for Waiting<'_, M> {
             if st.cancel_waiter(id) {
                 st.cancelled();
             } else if let Ok(grant) = rx.try_recv() {
-                st.release_grant(grant, Instant::now());
+                st.release_grant(grant, self.shared.clock.now());
             }
         });
     }
@@ -223,12 +225,14 @@ impl<M: Manager> Pool<M> {
         let handle = Handle::try_current().map_err(|_| {
             ConfigError::new("runtime", "the pool must be built inside a tokio runtime")
         })?;
-        let now = Instant::now();
+        let clock = Clock::for_runtime(&handle);
+        let now = clock.now();
         let shared = Arc::new(Shared {
             name,
             manager,
             state: Mutex::new(State::new(cfg.clone(), now)),
             cfg,
+            clock,
             handle,
             emptied: Notify::new(),
             maintenance: Mutex::new(None),
@@ -294,12 +298,13 @@ impl<M: Manager> Pool<M> {
         no_wait: bool,
     ) -> Result<Pooled<M>, PoolError<M::Error>> {
         let shared = &self.shared;
-        let started = Instant::now();
+        let started = shared.clock.now();
         let leak_detection = shared.cfg.leak_detection_threshold.is_some();
         let mut first = true;
         let mut first_wait = true;
+        let mut deadline = None;
         loop {
-            let now = if first { started } else { Instant::now() };
+            let now = if first { started } else { shared.clock.now() };
             let mut caller = leak_detection.then(|| Caller {
                 location,
                 backtrace: Some(Box::new(Backtrace::force_capture())),
@@ -314,7 +319,8 @@ impl<M: Manager> Pool<M> {
                         Step::Failed(PoolError::NoneIdle)
                     }
                     Checkout::Queue => {
-                        let deadline = started + wait;
+                        let deadline = *deadline
+                            .get_or_insert_with(|| shared.clock.instant_after(started, wait));
                         let (tx, rx) = oneshot::channel();
                         let id = st.enqueue(
                             tx,
@@ -339,7 +345,7 @@ impl<M: Manager> Pool<M> {
                     first_wait = false;
                     match self.wait(id, rx, started, deadline).await? {
                         Grant::Conn(conn) => {
-                            let got = Instant::now();
+                            let got = shared.clock.now();
                             let validate = conn.needs_validation(&shared.cfg, got);
                             (conn, validate, got)
                         }
@@ -360,7 +366,7 @@ impl<M: Manager> Pool<M> {
         &self,
         id: u64,
         rx: oneshot::Receiver<Grant<M::Connection, M::Error>>,
-        started: Instant,
+        started: Stamp,
         deadline: Instant,
     ) -> Result<Grant<M::Connection, M::Error>, PoolError<M::Error>> {
         let shared = &self.shared;
@@ -375,7 +381,7 @@ impl<M: Manager> Pool<M> {
             return Ok(received.unwrap_or(Grant::Closed));
         }
         waiting.armed = false;
-        let now = Instant::now();
+        let now = shared.clock.now();
         let rx = &mut waiting.rx;
         shared.with_state(|st| {
             if st.cancel_waiter(id) {
@@ -399,7 +405,7 @@ impl<M: Manager> Pool<M> {
         &self,
         conn: Conn<M::Connection>,
         validate: bool,
-        now: Instant,
+        now: Stamp,
     ) -> Option<Pooled<M>> {
         let shared = &self.shared;
         let mut held = Preparing {
@@ -414,20 +420,20 @@ impl<M: Manager> Pool<M> {
                 shared.manager.validate(&mut conn.raw),
             )
             .await;
-            since = Instant::now();
+            since = shared.clock.now();
             match outcome {
                 Ok(Ok(())) => conn.checked_at = since,
                 Ok(Err(e)) => {
-                    tracing::info!(pool = %shared.name, connection = conn.info.id, error = %e, "validation failed");
+                    tracing::info!(pool = %shared.name, connection = conn.id, error = %e, "validation failed");
                     return self.reject(&mut held, CloseReason::FailedValidation);
                 }
                 Err(_) => {
-                    tracing::info!(pool = %shared.name, connection = conn.info.id, "validation timed out");
+                    tracing::info!(pool = %shared.name, connection = conn.id, "validation timed out");
                     return self.reject(&mut held, CloseReason::FailedValidation);
                 }
             }
         }
-        let info = conn.info;
+        let info = conn.info(since, Some(since));
         if let Err(e) = shared.manager.before_checkout(&mut conn.raw, &info).await {
             tracing::info!(pool = %shared.name, connection = info.id, error = %e, "before_checkout failed");
             return self.reject(&mut held, CloseReason::Error);
@@ -439,7 +445,7 @@ impl<M: Manager> Pool<M> {
     fn reject(&self, held: &mut Preparing<'_, M>, reason: CloseReason) -> Option<Pooled<M>> {
         if let Some(conn) = held.conn.take() {
             self.shared
-                .with_state(|st| st.reject_checkout(conn, reason, Instant::now()));
+                .with_state(|st| st.reject_checkout(conn, reason, self.shared.clock.now()));
         }
         None
     }
@@ -481,7 +487,7 @@ impl<M: Manager> Pool<M> {
 
     /// A consistent snapshot of every statistic.
     pub fn stats(&self) -> Stats {
-        let now = Instant::now();
+        let now = self.shared.clock.now();
         self.shared.lock().stats(&self.shared.name, now)
     }
 
@@ -506,7 +512,7 @@ impl<M: Manager> Pool<M> {
             return Err(ConfigError::new("max_size", "must be at least 1"));
         }
         self.shared
-            .with_state(|st| st.resize(max_size, Instant::now()));
+            .with_state(|st| st.resize(max_size, self.shared.clock.now()));
         tracing::info!(pool = %self.shared.name, max_size, "pool resized");
         Ok(())
     }
@@ -514,14 +520,14 @@ impl<M: Manager> Pool<M> {
     /// Pauses the pool: `get()` waits (up to its timeout) until
     /// [`resume`](Self::resume). Connections in use are unaffected.
     pub fn pause(&self) {
-        let now = Instant::now();
+        let now = self.shared.clock.now();
         self.shared.with_state(|st| st.set_paused(true, now));
         tracing::info!(pool = %self.shared.name, "pool paused");
     }
 
     /// Resumes a paused pool and serves the callers that waited.
     pub fn resume(&self) {
-        let now = Instant::now();
+        let now = self.shared.clock.now();
         self.shared.with_state(|st| st.set_paused(false, now));
         tracing::info!(pool = %self.shared.name, "pool resumed");
     }
@@ -530,7 +536,8 @@ impl<M: Manager> Pool<M> {
     /// ("close all connections for maintenance"); new gets get new
     /// connections.
     pub fn evict(&self) {
-        self.shared.with_state(|st| st.evict(Instant::now()));
+        self.shared
+            .with_state(|st| st.evict(self.shared.clock.now()));
         tracing::info!(pool = %self.shared.name, "pool evicted");
     }
 

@@ -30,8 +30,9 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::clock::Stamp;
 use crate::config::{IdleOrder, PoolConfig};
-use crate::conn::{Conn, ConnectionInfo};
+use crate::conn::Conn;
 use crate::error::ConnectError;
 use crate::stats::{CloseReason, Counters, Derived, Gauges, Histograms, Stats, Window};
 
@@ -60,14 +61,14 @@ pub(crate) struct Caller {
 struct Waiter<C, E> {
     id: u64,
     tx: oneshot::Sender<Grant<C, E>>,
-    started: Instant,
+    started: Stamp,
     deadline: Option<Instant>,
     caller: Option<Caller>,
 }
 
 #[derive(Debug)]
 struct LeakRecord {
-    since: Instant,
+    since: Stamp,
     caller: Caller,
     reported: bool,
 }
@@ -135,8 +136,8 @@ pub(crate) struct State<C, E> {
     last_error: Option<ConnectError<E>>,
     /// After a failed connect, no new connect starts before this instant
     /// (the retry delay), so failing connects never spin.
-    create_gate: Option<Instant>,
-    last_activity: Instant,
+    create_gate: Option<Stamp>,
+    last_activity: Stamp,
     counters: Counters,
     hist: Histograms,
     window: Window,
@@ -146,7 +147,7 @@ pub(crate) struct State<C, E> {
 }
 
 impl<C, E> State<C, E> {
-    pub(crate) fn new(cfg: PoolConfig, now: Instant) -> Self {
+    pub(crate) fn new(cfg: PoolConfig, now: Stamp) -> Self {
         Self {
             idle: VecDeque::with_capacity(cfg.max_size + cfg.max_overflow),
             waiters: VecDeque::new(),
@@ -206,8 +207,8 @@ impl<C, E> State<C, E> {
         }
     }
 
-    fn expired(&self, conn: &Conn<C>, now: Instant) -> bool {
-        conn.retire_at.is_some_and(|at| at <= now)
+    fn expired(&self, conn: &Conn<C>, now: Stamp) -> bool {
+        conn.retire_at <= now
     }
 
     /// Closes a connection that is not checked out.
@@ -224,14 +225,14 @@ impl<C, E> State<C, E> {
     fn mark_checked_out(&mut self, conn: &mut Conn<C>, waited: Duration) {
         self.in_use += 1;
         self.counters.checkouts += 1;
-        if conn.info.times_used > 0 {
+        if conn.times_used > 0 {
             self.counters.reused += 1;
         }
-        conn.info.times_used += 1;
+        conn.times_used += 1;
         self.hist.acquire.record(waited);
     }
 
-    fn track_leak(&mut self, id: u64, caller: Option<Caller>, now: Instant) {
+    fn track_leak(&mut self, id: u64, caller: Option<Caller>, now: Stamp) {
         if let (Some(table), Some(caller)) = (self.leaks.as_mut(), caller) {
             table.insert(
                 id,
@@ -244,7 +245,7 @@ impl<C, E> State<C, E> {
         }
     }
 
-    fn untrack_leak(&mut self, id: u64, now: Instant) {
+    fn untrack_leak(&mut self, id: u64, now: Stamp) {
         if let Some(rec) = self.leaks.as_mut().and_then(|t| t.remove(&id)) {
             if rec.reported {
                 tracing::warn!(
@@ -263,8 +264,8 @@ impl<C, E> State<C, E> {
     /// `started` is when the get began.
     pub(crate) fn checkout(
         &mut self,
-        now: Instant,
-        started: Instant,
+        now: Stamp,
+        started: Stamp,
         first: bool,
         caller: impl FnOnce() -> Option<Caller>,
     ) -> Checkout<C> {
@@ -298,7 +299,7 @@ impl<C, E> State<C, E> {
             self.mark_checked_out(&mut conn, waited);
             let validate = conn.needs_validation(&self.cfg, now);
             if self.leaks.is_some() {
-                self.track_leak(conn.info.id, caller(), now);
+                self.track_leak(conn.id, caller(), now);
             }
             if retired {
                 self.plan_creates(now);
@@ -322,8 +323,8 @@ impl<C, E> State<C, E> {
     pub(crate) fn enqueue(
         &mut self,
         tx: oneshot::Sender<Grant<C, E>>,
-        now: Instant,
-        started: Instant,
+        now: Stamp,
+        started: Stamp,
         deadline: Option<Instant>,
         first_wait: bool,
         first_attempt: bool,
@@ -361,7 +362,7 @@ impl<C, E> State<C, E> {
     }
 
     /// Counts a waiter that gave up.
-    pub(crate) fn timed_out(&mut self, now: Instant) {
+    pub(crate) fn timed_out(&mut self, now: Stamp) {
         self.counters.timeouts += 1;
         self.window.error(now);
     }
@@ -372,7 +373,7 @@ impl<C, E> State<C, E> {
     }
 
     /// Gives back a grant whose waiter is gone.
-    pub(crate) fn release_grant(&mut self, grant: Grant<C, E>, now: Instant) {
+    pub(crate) fn release_grant(&mut self, grant: Grant<C, E>, now: Stamp) {
         match grant {
             Grant::Conn(conn) => {
                 self.counters.cancelled += 1;
@@ -386,12 +387,12 @@ impl<C, E> State<C, E> {
     /// Undoes a checkout: validation or a hook failed (`reason`: the
     /// connection is closed), or the get was dropped before the caller had
     /// the connection (`None`: it is put back unless it must retire).
-    fn undo_checkout(&mut self, mut conn: Conn<C>, reason: Option<CloseReason>, now: Instant) {
+    fn undo_checkout(&mut self, mut conn: Conn<C>, reason: Option<CloseReason>, now: Stamp) {
         self.counters.checkout_rejections += 1;
         self.in_use -= 1;
-        conn.info.times_used -= 1;
+        conn.times_used -= 1;
         if self.leaks.is_some() {
-            self.untrack_leak(conn.info.id, now);
+            self.untrack_leak(conn.id, now);
         }
         match reason.or_else(|| self.retire_reason(&conn, now)) {
             Some(reason) => {
@@ -404,7 +405,7 @@ impl<C, E> State<C, E> {
 
     /// A checkout failed validation or `before_checkout`, or was dropped
     /// mid-way (its connection may be in an unknown state, so it is closed).
-    pub(crate) fn reject_checkout(&mut self, conn: Conn<C>, reason: CloseReason, now: Instant) {
+    pub(crate) fn reject_checkout(&mut self, conn: Conn<C>, reason: CloseReason, now: Stamp) {
         if reason == CloseReason::FailedValidation {
             self.counters.validation_failures += 1;
         }
@@ -412,7 +413,7 @@ impl<C, E> State<C, E> {
     }
 
     /// Why a connection coming back must be closed, if it must.
-    fn retire_reason(&self, conn: &Conn<C>, now: Instant) -> Option<CloseReason> {
+    fn retire_reason(&self, conn: &Conn<C>, now: Stamp) -> Option<CloseReason> {
         if self.closed {
             Some(CloseReason::PoolClosed)
         } else if conn.generation < self.generation {
@@ -428,20 +429,14 @@ impl<C, E> State<C, E> {
 
     /// A caller returns a connection. `held` is how long it had it;
     /// `broken` is set when the manager or the caller says it is unusable.
-    pub(crate) fn checkin(
-        &mut self,
-        mut conn: Conn<C>,
-        held: Duration,
-        now: Instant,
-        broken: bool,
-    ) {
+    pub(crate) fn checkin(&mut self, mut conn: Conn<C>, held: Duration, now: Stamp, broken: bool) {
         self.in_use -= 1;
         self.hist.hold.record(held);
         self.window.hold(now, held);
         if self.leaks.is_some() {
-            self.untrack_leak(conn.info.id, now);
+            self.untrack_leak(conn.id, now);
         }
-        conn.info.last_used = now;
+        conn.last_used = now;
         let reason = if broken {
             Some(CloseReason::Broken)
         } else {
@@ -457,7 +452,7 @@ impl<C, E> State<C, E> {
     }
 
     /// A reset that ran after a return finished; `ok` is its outcome.
-    pub(crate) fn reset_done(&mut self, conn: Conn<C>, ok: bool, now: Instant) {
+    pub(crate) fn reset_done(&mut self, conn: Conn<C>, ok: bool, now: Stamp) {
         // The connection was left counted as in use while it reset.
         self.in_use -= 1;
         self.returning -= 1;
@@ -478,18 +473,18 @@ impl<C, E> State<C, E> {
     /// Records a return whose connection must be reset first: the hold is
     /// over, the connection stays counted as in use until
     /// [`reset_done`](Self::reset_done).
-    pub(crate) fn returned_for_reset(&mut self, conn: &mut Conn<C>, held: Duration, now: Instant) {
+    pub(crate) fn returned_for_reset(&mut self, conn: &mut Conn<C>, held: Duration, now: Stamp) {
         self.hist.hold.record(held);
         self.window.hold(now, held);
         if self.leaks.is_some() {
-            self.untrack_leak(conn.info.id, now);
+            self.untrack_leak(conn.id, now);
         }
-        conn.info.last_used = now;
+        conn.last_used = now;
         self.returning += 1;
     }
 
     /// The holder keeps the connection and it leaves the pool.
-    pub(crate) fn detach(&mut self, conn: &Conn<C>, held: Duration, now: Instant) {
+    pub(crate) fn detach(&mut self, conn: &Conn<C>, held: Duration, now: Stamp) {
         self.in_use -= 1;
         self.size -= 1;
         if conn.overflow {
@@ -499,14 +494,14 @@ impl<C, E> State<C, E> {
         self.window.hold(now, held);
         self.counters.detached += 1;
         if self.leaks.is_some() {
-            self.untrack_leak(conn.info.id, now);
+            self.untrack_leak(conn.id, now);
         }
         self.plan_creates(now);
     }
 
     /// Hands `conn` to the oldest waiter or puts it in the idle queue.
     /// `conn` is counted in `size`, not in `in_use`.
-    fn place(&mut self, mut conn: Conn<C>, now: Instant) {
+    fn place(&mut self, mut conn: Conn<C>, now: Stamp) {
         if !self.paused {
             while let Some(w) = self.waiters.pop_front() {
                 match self.hand(w, conn, now) {
@@ -528,10 +523,10 @@ impl<C, E> State<C, E> {
     }
 
     /// Sends `conn` to waiter `w`; gives it back if the waiter is gone.
-    fn hand(&mut self, w: Waiter<C, E>, mut conn: Conn<C>, now: Instant) -> Result<(), Conn<C>> {
-        let fresh = conn.info.times_used == 0;
-        let id = conn.info.id;
-        conn.info.times_used += 1;
+    fn hand(&mut self, w: Waiter<C, E>, mut conn: Conn<C>, now: Stamp) -> Result<(), Conn<C>> {
+        let fresh = conn.times_used == 0;
+        let id = conn.id;
+        conn.times_used += 1;
         match w.tx.send(Grant::Conn(conn)) {
             Ok(()) => {
                 self.in_use += 1;
@@ -548,7 +543,7 @@ impl<C, E> State<C, E> {
                 Ok(())
             }
             Err(Grant::Conn(mut conn)) => {
-                conn.info.times_used -= 1;
+                conn.times_used -= 1;
                 Err(conn)
             }
             Err(_) => unreachable!("send returns the value it was given"),
@@ -557,7 +552,7 @@ impl<C, E> State<C, E> {
 
     /// Issues create orders for waiters no pending connect will serve, then
     /// for `min_idle`, as far as capacity allows.
-    pub(crate) fn plan_creates(&mut self, now: Instant) {
+    pub(crate) fn plan_creates(&mut self, now: Stamp) {
         if self.closed || self.create_gate.is_some_and(|gate| gate > now) {
             return;
         }
@@ -607,7 +602,7 @@ impl<C, E> State<C, E> {
     }
 
     /// A connect succeeded after `took`.
-    pub(crate) fn created(&mut self, raw: C, kind: CreateKind, took: Duration, now: Instant) {
+    pub(crate) fn created(&mut self, raw: C, kind: CreateKind, took: Duration, now: Stamp) {
         self.finish_pending(kind);
         self.counters.created += 1;
         self.hist.create.record(took);
@@ -618,18 +613,16 @@ impl<C, E> State<C, E> {
             self.counters.overflow_created += 1;
             self.window.overflow(now);
         }
-        let retire_at = self.cfg.max_lifetime.map(|life| {
+        let retire_at = self.cfg.max_lifetime.map_or(Stamp::NEVER, |life| {
             let jitter = life.mul_f64(self.cfg.max_lifetime_jitter * fastrand::f64());
             now + (life - jitter)
         });
         let conn = Conn {
             raw,
-            info: ConnectionInfo {
-                id: self.next_conn,
-                created_at: now,
-                last_used: now,
-                times_used: 0,
-            },
+            id: self.next_conn,
+            created_at: now,
+            last_used: now,
+            times_used: 0,
             checked_at: now,
             retire_at,
             generation: self.generation,
@@ -653,12 +646,7 @@ impl<C, E> State<C, E> {
     }
 
     /// One connect attempt failed.
-    pub(crate) fn create_failed(
-        &mut self,
-        error: ConnectError<E>,
-        now: Instant,
-        retry_in: Duration,
-    ) {
+    pub(crate) fn create_failed(&mut self, error: ConnectError<E>, now: Stamp, retry_in: Duration) {
         self.counters.create_errors += 1;
         self.create_gate = Some(now + retry_in);
         self.window.error(now);
@@ -678,7 +666,7 @@ impl<C, E> State<C, E> {
         kind: CreateKind,
         attempts: u32,
         exhausted: bool,
-        now: Instant,
+        now: Stamp,
     ) {
         self.finish_pending(kind);
         if exhausted {
@@ -721,7 +709,7 @@ impl<C, E> State<C, E> {
     }
 
     /// Retires every connection: idle ones now, busy ones on return.
-    pub(crate) fn evict(&mut self, now: Instant) {
+    pub(crate) fn evict(&mut self, now: Stamp) {
         self.generation += 1;
         while let Some(conn) = self.idle.pop_front() {
             self.close(conn, CloseReason::Evicted);
@@ -731,7 +719,7 @@ impl<C, E> State<C, E> {
 
     /// Changes `max_size`; surplus idle connections close now, busy ones on
     /// return.
-    pub(crate) fn resize(&mut self, max_size: usize, now: Instant) {
+    pub(crate) fn resize(&mut self, max_size: usize, now: Stamp) {
         self.cfg.max_size = max_size;
         self.cfg.min_idle = self.cfg.min_idle.min(max_size);
         let mut keep = VecDeque::with_capacity(self.idle.len());
@@ -746,7 +734,7 @@ impl<C, E> State<C, E> {
         self.plan_creates(now);
     }
 
-    pub(crate) fn set_paused(&mut self, paused: bool, now: Instant) {
+    pub(crate) fn set_paused(&mut self, paused: bool, now: Stamp) {
         if self.paused == paused {
             return;
         }
@@ -768,14 +756,13 @@ impl<C, E> State<C, E> {
     /// reports leaks, refills `min_idle`, and takes out the connections due
     /// for a keepalive ping (counted as in use until
     /// [`keepalive_done`](Self::keepalive_done)).
-    pub(crate) fn maintain(&mut self, now: Instant) -> Vec<Conn<C>> {
+    pub(crate) fn maintain(&mut self, now: Stamp) -> Vec<Conn<C>> {
         let mut keep = VecDeque::with_capacity(self.idle.len());
         let mut ping = Vec::new();
         // Oldest-returned first, so the idle timeout closes the stalest.
         while let Some(conn) = self.idle.pop_front() {
-            let idle_for = now.saturating_duration_since(conn.info.last_used);
-            let unchecked_for =
-                now.saturating_duration_since(conn.info.last_used.max(conn.checked_at));
+            let idle_for = now.saturating_duration_since(conn.last_used);
+            let unchecked_for = now.saturating_duration_since(conn.last_used.max(conn.checked_at));
             let spare = self.idle.len() + keep.len() + ping.len() >= self.cfg.min_idle;
             if self.expired(&conn, now) {
                 self.close(conn, CloseReason::MaxLifetime);
@@ -799,7 +786,7 @@ impl<C, E> State<C, E> {
         ping
     }
 
-    fn report_leaks(&mut self, now: Instant) {
+    fn report_leaks(&mut self, now: Stamp) {
         let (Some(threshold), Some(table)) =
             (self.cfg.leak_detection_threshold, self.leaks.as_mut())
         else {
@@ -830,7 +817,7 @@ impl<C, E> State<C, E> {
     }
 
     /// A keepalive ping finished.
-    pub(crate) fn keepalive_done(&mut self, mut conn: Conn<C>, ok: bool, now: Instant) {
+    pub(crate) fn keepalive_done(&mut self, mut conn: Conn<C>, ok: bool, now: Stamp) {
         self.in_use -= 1;
         self.returning -= 1;
         self.counters.keepalives += 1;
@@ -869,7 +856,7 @@ impl<C, E> State<C, E> {
     }
 
     /// A consistent snapshot.
-    pub(crate) fn stats(&mut self, name: &str, now: Instant) -> Stats {
+    pub(crate) fn stats(&mut self, name: &str, now: Stamp) -> Stats {
         let gauges = self.gauges();
         let c = self.counters;
         let mut derived = Derived {
@@ -908,8 +895,8 @@ mod tests {
 
     type St = State<u32, std::io::Error>;
 
-    fn state(cfg: PoolConfig) -> (St, Instant) {
-        let now = Instant::now();
+    fn state(cfg: PoolConfig) -> (St, Stamp) {
+        let now = Stamp::ZERO;
         (State::new(cfg, now), now)
     }
 

@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
+use crate::clock::Stamp;
 use serde::Serialize;
-use tokio::time::Instant;
 
 use crate::histogram::{Histogram, LatencySummary, ms};
 
@@ -299,16 +299,16 @@ struct Slot {
 /// Counts over the recent `stats_window`, kept in six rotating slots.
 #[derive(Debug)]
 pub(crate) struct Window {
-    epoch: Instant,
+    epoch: Stamp,
     slot_ns: u128,
     current: u64,
     /// When the current slot ends: until then no division is needed.
-    current_end: Instant,
+    current_end: Stamp,
     slots: [Slot; SLOTS],
 }
 
 impl Window {
-    pub(crate) fn new(epoch: Instant, window: Duration) -> Self {
+    pub(crate) fn new(epoch: Stamp, window: Duration) -> Self {
         let slot_ns = (window.as_nanos() / SLOTS as u128).max(1);
         Self {
             epoch,
@@ -320,7 +320,7 @@ impl Window {
     }
 
     #[inline]
-    fn slot(&mut self, now: Instant) -> &mut Slot {
+    fn slot(&mut self, now: Stamp) -> &mut Slot {
         if now >= self.current_end {
             self.rotate(now);
         }
@@ -330,7 +330,7 @@ impl Window {
     /// Moves to the slot `now` falls in, clearing the slots skipped.
     #[cold]
     #[inline(never)]
-    fn rotate(&mut self, now: Instant) {
+    fn rotate(&mut self, now: Stamp) {
         let idx = (now.saturating_duration_since(self.epoch).as_nanos() / self.slot_ns) as u64;
         self.current_end =
             self.epoch + Duration::from_nanos(((u128::from(idx) + 1) * self.slot_ns) as u64);
@@ -343,28 +343,28 @@ impl Window {
         }
     }
 
-    pub(crate) fn get(&mut self, now: Instant, waited: bool) {
+    pub(crate) fn get(&mut self, now: Stamp, waited: bool) {
         let s = self.slot(now);
         s.gets += 1;
         s.waits += u64::from(waited);
     }
 
-    pub(crate) fn hold(&mut self, now: Instant, held: Duration) {
+    pub(crate) fn hold(&mut self, now: Stamp, held: Duration) {
         let s = self.slot(now);
         s.returns += 1;
         s.hold_ns += held.as_nanos();
     }
 
-    pub(crate) fn error(&mut self, now: Instant) {
+    pub(crate) fn error(&mut self, now: Stamp) {
         self.slot(now).errors += 1;
     }
 
-    pub(crate) fn overflow(&mut self, now: Instant) {
+    pub(crate) fn overflow(&mut self, now: Stamp) {
         self.slot(now).overflow += 1;
     }
 
     /// Sums the window and fills the windowed fields of `d`.
-    pub(crate) fn derive(&mut self, now: Instant, d: &mut Derived) {
+    pub(crate) fn derive(&mut self, now: Stamp, d: &mut Derived) {
         self.slot(now);
         let total = self.slots.iter().fold(Slot::default(), |a, s| Slot {
             gets: a.gets + s.gets,
@@ -397,7 +397,7 @@ mod tests {
 
     #[test]
     fn window_forgets_old_slots() {
-        let t0 = Instant::now();
+        let t0 = Stamp::ZERO;
         let mut w = Window::new(t0, Duration::from_secs(60));
         w.get(t0, false);
         w.error(t0);

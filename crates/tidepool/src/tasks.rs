@@ -68,17 +68,17 @@ pub(crate) async fn open<M: Manager>(
         } else {
             connect_once(shared, budget).await
         };
-        let now = Instant::now();
         let error = match outcome {
-            Ok(conn) => return Ok((conn, now.saturating_duration_since(start))),
+            Ok(conn) => return Ok((conn, start.elapsed())),
             Err(e) => e,
         };
+        let now = Instant::now();
         tracing::warn!(pool = %shared.name, attempt = attempts, error = %error, "connect failed");
         let delay = backoff(cfg.retry_backoff, cfg.retry_backoff_max, attempts);
         let permanent =
             matches!(&error, ConnectError::Backend(e) if !shared.manager.is_retryable(e));
         let go_on = shared.with_state(|st| {
-            st.create_failed(error, now, delay);
+            st.create_failed(error, shared.clock.now(), delay);
             let exhausted = permanent || attempts > cfg.max_retries;
             let late = order.deadline.is_some_and(|d| now + delay >= d);
             let go_on =
@@ -105,7 +105,7 @@ pub(crate) async fn open<M: Manager>(
 pub(crate) async fn create<M: Manager>(shared: Arc<Shared<M>>, order: CreateOrder) {
     match open(&shared, order, false).await {
         Ok((conn, took)) => {
-            let now = Instant::now();
+            let now = shared.clock.now();
             shared.with_state(|st| st.created(conn, order.kind, took, now));
             tracing::debug!(pool = %shared.name, took_ms = took.as_millis() as u64, overflow = order.kind == CreateKind::Overflow, "connection created");
         }
@@ -115,7 +115,7 @@ pub(crate) async fn create<M: Manager>(shared: Arc<Shared<M>>, order: CreateOrde
                     order.kind,
                     gave_up.attempts,
                     gave_up.exhausted,
-                    Instant::now(),
+                    shared.clock.now(),
                 )
             });
         }
@@ -132,15 +132,15 @@ pub(crate) async fn reset<M: Manager>(shared: Arc<Shared<M>>, mut conn: Conn<M::
     let ok = match outcome {
         Ok(Ok(())) => true,
         Ok(Err(e)) => {
-            tracing::info!(pool = %shared.name, connection = conn.info.id, error = %e, "reset failed");
+            tracing::info!(pool = %shared.name, connection = conn.id, error = %e, "reset failed");
             false
         }
         Err(_) => {
-            tracing::info!(pool = %shared.name, connection = conn.info.id, "reset timed out");
+            tracing::info!(pool = %shared.name, connection = conn.id, "reset timed out");
             false
         }
     };
-    let now = Instant::now();
+    let now = shared.clock.now();
     shared.with_state(|st| st.reset_done(conn, ok, now));
 }
 
@@ -153,9 +153,9 @@ async fn keepalive<M: Manager>(shared: Arc<Shared<M>>, mut conn: Conn<M::Connect
     .await;
     let ok = matches!(outcome, Ok(Ok(())));
     if !ok {
-        tracing::info!(pool = %shared.name, connection = conn.info.id, "keepalive ping failed");
+        tracing::info!(pool = %shared.name, connection = conn.id, "keepalive ping failed");
     }
-    let now = Instant::now();
+    let now = shared.clock.now();
     shared.with_state(|st| st.keepalive_done(conn, ok, now));
 }
 
@@ -170,7 +170,7 @@ pub(crate) async fn maintain<M: Manager>(pool: Weak<Shared<M>>, interval: Durati
     loop {
         ticker.tick().await;
         let Some(shared) = pool.upgrade() else { return };
-        let now = Instant::now();
+        let now = shared.clock.now();
         let Some(ping) = shared.with_state(|st| (!st.is_closed()).then(|| st.maintain(now))) else {
             return;
         };

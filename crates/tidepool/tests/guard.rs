@@ -10,18 +10,23 @@ use tidepool::PoolError;
 #[tokio::test(start_paused = true)]
 async fn the_guard_shows_connection_metadata() {
     let (pool, _) = pool(quiet(1));
-    let t0 = tokio::time::Instant::now();
     let conn = pool.get().await.unwrap();
     let info = conn.info();
     assert_eq!((info.id, info.times_used), (1, 1));
-    assert_eq!(info.created_at, t0);
+    assert_eq!((info.age, info.idle), (Duration::ZERO, Duration::ZERO));
     drop(conn);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let conn = pool.get().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let info = conn.info();
     assert_eq!(info.times_used, 2);
-    assert_eq!(info.last_used, t0, "last returned at t0");
-    assert_eq!(conn.checked_out_at(), t0 + Duration::from_secs(2));
+    assert_eq!(info.age, Duration::from_secs(5), "opened 5 s ago");
+    assert_eq!(
+        info.idle,
+        Duration::from_secs(2),
+        "idle 2 s before this checkout"
+    );
+    assert_eq!(conn.held_for(), Duration::from_secs(3));
 }
 
 #[tokio::test(start_paused = true)]
