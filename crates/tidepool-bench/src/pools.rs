@@ -70,7 +70,7 @@ impl tidepool::Manager for TidepoolInts {
 pub struct Tidepool(pub tidepool::Pool<TidepoolInts>);
 
 impl AsyncPool for Tidepool {
-    type Guard<'a> = tidepool::Pooled<TidepoolInts>;
+    type Guard<'a> = tidepool::Pooled<'a, TidepoolInts>;
     const NAME: &'static str = "tidepool";
 
     fn build(max_size: usize) -> Self {

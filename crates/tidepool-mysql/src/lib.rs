@@ -21,4 +21,4 @@ pub use txn::transaction;
 pub type MySqlPool = tidepool::Pool<MySqlManager>;
 
 /// The guard a [`MySqlPool`] hands out; derefs to [`mysql_async::Conn`].
-pub type MySqlPooled = tidepool::Pooled<MySqlManager>;
+pub type MySqlPooled<'a> = tidepool::Pooled<'a, MySqlManager>;

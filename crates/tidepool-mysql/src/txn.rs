@@ -68,7 +68,7 @@ use crate::MySqlManager;
 /// # Errors
 /// The error returned by `f` (after the rollback), or the driver's error
 /// from `START TRANSACTION` or `COMMIT`, converted into `E`.
-pub async fn transaction<T, E, F>(conn: &mut Pooled<MySqlManager>, f: F) -> Result<T, E>
+pub async fn transaction<T, E, F>(conn: &mut Pooled<'_, MySqlManager>, f: F) -> Result<T, E>
 where
     F: for<'c> AsyncFnOnce(&'c mut Conn) -> Result<T, E>,
     E: From<mysql_async::Error>,
@@ -100,12 +100,12 @@ where
 
 /// Marks the connection broken unless disarmed: dropped while armed means
 /// the transaction's outcome is unknown.
-struct Armed<'a> {
-    conn: &'a mut Pooled<MySqlManager>,
+struct Armed<'a, 'p> {
+    conn: &'a mut Pooled<'p, MySqlManager>,
     armed: bool,
 }
 
-impl Drop for Armed<'_> {
+impl Drop for Armed<'_, '_> {
     fn drop(&mut self) {
         if self.armed {
             self.conn.mark_broken();

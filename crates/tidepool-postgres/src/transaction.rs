@@ -59,7 +59,7 @@ use crate::{PgConnection, PgManager};
 /// The error of `BEGIN` or `COMMIT` (converted into `E`), or `f`'s own
 /// error after a rollback. When the `ROLLBACK` itself fails, `f`'s error is
 /// still the one returned (and the connection is closed).
-pub async fn transaction<T, E, F>(conn: &mut Pooled<PgManager>, f: F) -> Result<T, E>
+pub async fn transaction<T, E, F>(conn: &mut Pooled<'_, PgManager>, f: F) -> Result<T, E>
 where
     F: AsyncFnOnce(&mut PgConnection) -> Result<T, E>,
     E: From<tokio_postgres::Error>,
@@ -82,12 +82,12 @@ where
 }
 
 /// Marks the connection broken if dropped while a transaction may be open.
-struct Open<'a> {
-    conn: &'a mut Pooled<PgManager>,
+struct Open<'a, 'p> {
+    conn: &'a mut Pooled<'p, PgManager>,
     open: bool,
 }
 
-impl Drop for Open<'_> {
+impl Drop for Open<'_, '_> {
     fn drop(&mut self) {
         if self.open {
             tracing::debug!(

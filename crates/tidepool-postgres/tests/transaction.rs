@@ -21,6 +21,7 @@ async fn setup() -> Option<(PgPool, String)> {
     conn.batch_execute(&format!("CREATE TABLE {table} (id int PRIMARY KEY)"))
         .await
         .unwrap();
+    drop(conn);
     Some((pool, table))
 }
 

@@ -27,4 +27,4 @@ pub use txn::{transaction, transaction_with};
 pub type SqlitePool = tidepool::Pool<SqliteManager>;
 
 /// The guard a [`SqlitePool`] hands out; derefs to [`SqliteConnection`].
-pub type SqlitePooled = tidepool::Pooled<SqliteManager>;
+pub type SqlitePooled<'a> = tidepool::Pooled<'a, SqliteManager>;

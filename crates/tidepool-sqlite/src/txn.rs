@@ -68,7 +68,7 @@ use crate::{InteractError, SqliteManager};
 /// The error returned by `f` (after the rollback); SQLite's error from
 /// `BEGIN` or `COMMIT`; or an [`InteractError`] (a panic in `f`), all as
 /// `E`.
-pub async fn transaction<T, E, F>(conn: &mut Pooled<SqliteManager>, f: F) -> Result<T, E>
+pub async fn transaction<T, E, F>(conn: &mut Pooled<'_, SqliteManager>, f: F) -> Result<T, E>
 where
     F: FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
@@ -84,7 +84,7 @@ where
 /// # Errors
 /// As [`transaction`].
 pub async fn transaction_with<T, E, F>(
-    conn: &mut Pooled<SqliteManager>,
+    conn: &mut Pooled<'_, SqliteManager>,
     behavior: TransactionBehavior,
     f: F,
 ) -> Result<T, E>
@@ -134,13 +134,13 @@ where
 
 /// Until disarmed: on drop, tells the blocking closure not to commit and
 /// marks the connection broken.
-struct Armed<'a> {
-    conn: &'a mut Pooled<SqliteManager>,
+struct Armed<'a, 'p> {
+    conn: &'a mut Pooled<'p, SqliteManager>,
     abandoned: Arc<AtomicBool>,
     armed: bool,
 }
 
-impl Drop for Armed<'_> {
+impl Drop for Armed<'_, '_> {
     fn drop(&mut self) {
         if self.armed {
             self.abandoned.store(true, Ordering::Release);

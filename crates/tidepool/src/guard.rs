@@ -13,21 +13,57 @@ use crate::{Manager, Pool};
 /// A connection checked out of a [`Pool`]. Derefs to the connection; dropping
 /// it returns the connection to the pool (or closes it, if it broke or
 /// reached its lifetime).
+///
+/// [`Pool::get`] lends the guard the pool (`Pooled<'_, M>`), which spares a
+/// reference-count update on every checkout and return; a guard that must
+/// outlive the pool handle it came from (moved into a spawned task, kept in
+/// a map) is a `Pooled<'static, M>` from [`Pool::get_owned`] or
+/// [`into_owned`](Self::into_owned).
 #[must_use = "dropping the guard returns the connection to the pool at once"]
-pub struct Pooled<M: Manager> {
+pub struct Pooled<'a, M: Manager> {
     conn: Option<Conn<M::Connection>>,
-    pool: Pool<M>,
+    pool: PoolRef<'a, M>,
     since: Stamp,
     broken: bool,
 }
 
-impl<M: Manager> Pooled<M> {
-    pub(crate) fn new(pool: Pool<M>, conn: Conn<M::Connection>, since: Stamp) -> Self {
+/// The pool a guard returns to: lent by the caller, or held.
+enum PoolRef<'a, M: Manager> {
+    Lent(&'a Pool<M>),
+    Held(Pool<M>),
+}
+
+impl<M: Manager> Deref for PoolRef<'_, M> {
+    type Target = Pool<M>;
+
+    #[inline]
+    fn deref(&self) -> &Pool<M> {
+        match self {
+            Self::Lent(pool) => pool,
+            Self::Held(pool) => pool,
+        }
+    }
+}
+
+impl<'a, M: Manager> Pooled<'a, M> {
+    pub(crate) fn new(pool: &'a Pool<M>, conn: Conn<M::Connection>, since: Stamp) -> Self {
         Self {
             conn: Some(conn),
-            pool,
+            pool: PoolRef::Lent(pool),
             since,
             broken: false,
+        }
+    }
+
+    /// The same checkout, holding its own handle to the pool so that it can
+    /// outlive the one it was got from.
+    pub fn into_owned(mut self) -> Pooled<'static, M> {
+        let pool = Pool::clone(&self.pool);
+        Pooled {
+            conn: self.conn.take(),
+            pool: PoolRef::Held(pool),
+            since: self.since,
+            broken: self.broken,
         }
     }
 
@@ -81,7 +117,7 @@ impl<M: Manager> Pooled<M> {
     }
 }
 
-impl<M: Manager> Deref for Pooled<M> {
+impl<M: Manager> Deref for Pooled<'_, M> {
     type Target = M::Connection;
 
     fn deref(&self) -> &M::Connection {
@@ -89,7 +125,7 @@ impl<M: Manager> Deref for Pooled<M> {
     }
 }
 
-impl<M: Manager> DerefMut for Pooled<M> {
+impl<M: Manager> DerefMut for Pooled<'_, M> {
     fn deref_mut(&mut self) -> &mut M::Connection {
         &mut self
             .conn
@@ -99,19 +135,19 @@ impl<M: Manager> DerefMut for Pooled<M> {
     }
 }
 
-impl<M: Manager> AsRef<M::Connection> for Pooled<M> {
+impl<M: Manager> AsRef<M::Connection> for Pooled<'_, M> {
     fn as_ref(&self) -> &M::Connection {
         self
     }
 }
 
-impl<M: Manager> AsMut<M::Connection> for Pooled<M> {
+impl<M: Manager> AsMut<M::Connection> for Pooled<'_, M> {
     fn as_mut(&mut self) -> &mut M::Connection {
         self
     }
 }
 
-impl<M: Manager> fmt::Debug for Pooled<M> {
+impl<M: Manager> fmt::Debug for Pooled<'_, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pooled")
             .field("pool", &self.pool.name())
@@ -120,7 +156,7 @@ impl<M: Manager> fmt::Debug for Pooled<M> {
     }
 }
 
-impl<M: Manager> Drop for Pooled<M> {
+impl<M: Manager> Drop for Pooled<'_, M> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
             self.pool.shared.checkin(conn, self.since, self.broken);

@@ -259,7 +259,9 @@ impl<M: Manager> Pool<M> {
     /// failing), [`PoolError::Connect`] when connecting for this caller failed
     /// on every attempt, [`PoolError::Closed`].
     #[track_caller]
-    pub fn get(&self) -> impl Future<Output = Result<Pooled<M>, PoolError<M::Error>>> + Send + '_ {
+    pub fn get(
+        &self,
+    ) -> impl Future<Output = Result<Pooled<'_, M>, PoolError<M::Error>>> + Send + '_ {
         let location = Location::caller();
         self.acquire(self.shared.cfg.acquire_timeout, location, false)
     }
@@ -272,9 +274,23 @@ impl<M: Manager> Pool<M> {
     pub fn get_timeout(
         &self,
         timeout: Duration,
-    ) -> impl Future<Output = Result<Pooled<M>, PoolError<M::Error>>> + Send + '_ {
+    ) -> impl Future<Output = Result<Pooled<'_, M>, PoolError<M::Error>>> + Send + '_ {
         let location = Location::caller();
         self.acquire(timeout, location, false)
+    }
+
+    /// Like [`get`](Self::get), for a guard that holds its own handle to the
+    /// pool (to move into a spawned task, or keep beyond this handle).
+    ///
+    /// # Errors
+    /// As [`get`](Self::get).
+    #[track_caller]
+    pub fn get_owned(
+        &self,
+    ) -> impl Future<Output = Result<Pooled<'static, M>, PoolError<M::Error>>> + Send + '_ {
+        let location = Location::caller();
+        let acquire = self.acquire(self.shared.cfg.acquire_timeout, location, false);
+        async move { acquire.await.map(Pooled::into_owned) }
     }
 
     /// Gets an idle connection if there is one, without queueing or
@@ -286,7 +302,7 @@ impl<M: Manager> Pool<M> {
     #[track_caller]
     pub fn try_get(
         &self,
-    ) -> impl Future<Output = Result<Pooled<M>, PoolError<M::Error>>> + Send + '_ {
+    ) -> impl Future<Output = Result<Pooled<'_, M>, PoolError<M::Error>>> + Send + '_ {
         let location = Location::caller();
         self.acquire(self.shared.cfg.acquire_timeout, location, true)
     }
@@ -296,7 +312,7 @@ impl<M: Manager> Pool<M> {
         wait: Duration,
         location: &'static Location<'static>,
         no_wait: bool,
-    ) -> Result<Pooled<M>, PoolError<M::Error>> {
+    ) -> Result<Pooled<'_, M>, PoolError<M::Error>> {
         let shared = &self.shared;
         let started = shared.clock.now();
         let leak_detection = shared.cfg.leak_detection_threshold.is_some();
@@ -406,7 +422,7 @@ impl<M: Manager> Pool<M> {
         conn: Conn<M::Connection>,
         validate: bool,
         now: Stamp,
-    ) -> Option<Pooled<M>> {
+    ) -> Option<Pooled<'_, M>> {
         let shared = &self.shared;
         let mut held = Preparing {
             shared,
@@ -439,10 +455,10 @@ impl<M: Manager> Pool<M> {
             return self.reject(&mut held, CloseReason::Error);
         }
         let conn = held.conn.take()?;
-        Some(Pooled::new(self.clone(), conn, since))
+        Some(Pooled::new(self, conn, since))
     }
 
-    fn reject(&self, held: &mut Preparing<'_, M>, reason: CloseReason) -> Option<Pooled<M>> {
+    fn reject(&self, held: &mut Preparing<'_, M>, reason: CloseReason) -> Option<Pooled<'_, M>> {
         if let Some(conn) = held.conn.take() {
             self.shared
                 .with_state(|st| st.reject_checkout(conn, reason, self.shared.clock.now()));

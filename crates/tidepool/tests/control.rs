@@ -134,7 +134,7 @@ async fn close_fails_new_gets_and_wakes_waiters() {
 async fn drain_waits_for_checked_out_connections() {
     let (pool, _) = pool(quiet(2));
     fill(&pool, 2).await;
-    let held = pool.get().await.unwrap();
+    let held = pool.get_owned().await.unwrap();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_secs(5)).await;
         drop(held);

@@ -35,7 +35,7 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn take(held: &mut Vec<Pooled<Fake>>, i: usize) -> Option<Pooled<Fake>> {
+fn take<'p>(held: &mut Vec<Pooled<'p, Fake>>, i: usize) -> Option<Pooled<'p, Fake>> {
     (!held.is_empty()).then(|| held.swap_remove(i % held.len()))
 }
 
@@ -53,7 +53,7 @@ async fn run(ops: Vec<Op>) {
     let fake = Fake::new().slow(Duration::from_millis(1));
     let knobs = fake.knobs();
     let pool: Pool<Fake> = pool_with(fake, cfg);
-    let mut held: Vec<Pooled<Fake>> = Vec::new();
+    let mut held: Vec<Pooled<'_, Fake>> = Vec::new();
     let mut tasks = Vec::new();
     let mut peak_max = 3;
     for op in ops {

@@ -133,7 +133,7 @@ async fn a_handle_drains_its_pool() {
     let pool = registry
         .get_or_create("s", |n| Pool::builder(Strings).name(n).build())
         .unwrap();
-    let held = pool.get().await.unwrap();
+    let held = pool.get_owned().await.unwrap();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_secs(2)).await;
         drop(held);
