@@ -38,6 +38,7 @@ fn color(name: &str, i: usize) -> RGBColor {
         ("sqlx", true) => RGBColor(190, 150, 220),
         ("pgbench", _) => RGBColor(0, 0, 0),
         ("no", _) | ("connect", _) => RGBColor(110, 110, 110),
+        ("fifo", _) => RGBColor(40, 40, 40),
         _ => COLORS[i % COLORS.len()],
     }
 }

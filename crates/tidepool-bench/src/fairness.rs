@@ -115,7 +115,14 @@ pub struct FairnessResults {
 }
 
 /// The contenders of this suite, in table order.
-pub const CONTENDERS: [Contender; 5] = Contender::ASYNC;
+pub const CONTENDERS: [Contender; 6] = [
+    Contender::Tidepool,
+    Contender::Deadpool,
+    Contender::Bb8,
+    Contender::Qp,
+    Contender::Mobc,
+    Contender::FifoFloor,
+];
 
 /// Runs the suite on `rt`.
 pub fn run(rt: &Runtime, cfg: &FairnessConfig, progress: &mut dyn FnMut(&str)) -> FairnessResults {

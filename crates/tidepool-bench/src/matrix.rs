@@ -114,13 +114,14 @@ impl MatrixResults {
 }
 
 /// The contenders of this suite, in table order.
-pub const CONTENDERS: [Contender; 7] = [
+pub const CONTENDERS: [Contender; 8] = [
     Contender::Tidepool,
     Contender::Deadpool,
     Contender::Bb8,
     Contender::Qp,
     Contender::Mobc,
     Contender::R2d2,
+    Contender::FifoFloor,
     Contender::NoPool,
 ];
 

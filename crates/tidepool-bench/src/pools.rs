@@ -311,6 +311,55 @@ pub fn r2d2_pool(max_size: usize) -> r2d2::Pool<R2d2Ints> {
         .expect("r2d2 builds")
 }
 
+/// The floor of a fair pool: a FIFO-fair `tokio::sync::Semaphore` with one
+/// permit per connection and no connections, statistics or clock. Every get
+/// waits its turn in arrival order and every drop hands the permit to the
+/// oldest waiter, which is the least a pool that serves callers in order
+/// must do; a pool measured below this line lets callers overtake.
+#[derive(Debug, Clone)]
+pub struct FifoFloor(pub std::sync::Arc<tokio::sync::Semaphore>);
+
+/// A permit of [`FifoFloor`], with an `i32` of its own to increment.
+#[derive(Debug)]
+pub struct FloorGuard<'a> {
+    _permit: tokio::sync::SemaphorePermit<'a>,
+    value: i32,
+}
+
+impl std::ops::Deref for FloorGuard<'_> {
+    type Target = i32;
+
+    fn deref(&self) -> &i32 {
+        &self.value
+    }
+}
+
+impl DerefMut for FloorGuard<'_> {
+    fn deref_mut(&mut self) -> &mut i32 {
+        &mut self.value
+    }
+}
+
+impl AsyncPool for FifoFloor {
+    type Guard<'a> = FloorGuard<'a>;
+    const NAME: &'static str = "fifo floor";
+
+    fn build(max_size: usize) -> Self {
+        Self(std::sync::Arc::new(tokio::sync::Semaphore::new(max_size)))
+    }
+
+    async fn acquire(&self) -> Self::Guard<'_> {
+        FloorGuard {
+            _permit: self
+                .0
+                .acquire()
+                .await
+                .expect("the semaphore is never closed"),
+            value: 0,
+        }
+    }
+}
+
 /// Whether the contender `name` is among `only` (everyone when `None`).
 pub fn selected(only: Option<&[String]>, name: &str) -> bool {
     only.is_none_or(|names| names.iter().any(|n| n == name))
@@ -333,6 +382,8 @@ pub enum Contender {
     R2d2,
     /// No pool at all: an atomic increment in place of get + drop.
     NoPool,
+    /// A FIFO semaphore: what serving callers in order costs by itself.
+    FifoFloor,
 }
 
 impl Contender {
@@ -355,6 +406,7 @@ impl Contender {
             Contender::Mobc => Mobc::NAME,
             Contender::R2d2 => "r2d2",
             Contender::NoPool => "no pool",
+            Contender::FifoFloor => FifoFloor::NAME,
         }
     }
 }
@@ -382,6 +434,10 @@ macro_rules! with_async_pool {
             }
             $crate::pools::Contender::Mobc => {
                 type $P = $crate::pools::Mobc;
+                $body
+            }
+            $crate::pools::Contender::FifoFloor => {
+                type $P = $crate::pools::FifoFloor;
                 $body
             }
             $crate::pools::Contender::R2d2 | $crate::pools::Contender::NoPool => $other,
@@ -416,6 +472,28 @@ mod tests {
         round_trip::<Bb8>().await;
         round_trip::<Qp>().await;
         round_trip::<Mobc>().await;
+    }
+
+    #[tokio::test]
+    async fn the_fifo_floor_serves_waiters_in_arrival_order() {
+        let floor = FifoFloor::build(1);
+        let held = floor.acquire().await;
+        let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for i in 0..5 {
+            let (floor, order) = (floor.clone(), std::sync::Arc::clone(&order));
+            tasks.push(tokio::spawn(async move {
+                let _g = floor.acquire().await;
+                order.lock().unwrap().push(i);
+            }));
+            // One runtime thread: task i queues before task i + 1 exists.
+            tokio::task::yield_now().await;
+        }
+        drop(held);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3, 4]);
     }
 
     #[test]

@@ -252,7 +252,12 @@ fn matrix_section(
          Figure: the median iteration time over {} iterations, in µs (lower is better), \
          {} repetitions. Every pool at its defaults except the size (mobc: `max_idle = \
          max_open`). r2d2 runs on OS threads, up to {} workers. \"no pool\" does an atomic \
-         increment instead of get + drop: the cost of the tasks alone.\n",
+         increment instead of get + drop: the cost of the tasks alone. \"fifo floor\" is a \
+         FIFO-fair `tokio::sync::Semaphore` with one permit per connection and nothing else \
+         (no connection, statistics or clock): what serving callers strictly in arrival order \
+         costs by itself. Once every connection is busy, each drop must wake the oldest waiter \
+         instead of letting the dropping task take its connection straight back; a pool that \
+         runs below this line lets callers overtake (qp and bb8 do, see the fairness suite).\n",
         crate::matrix::OPS_PER_WORKER,
         r.config.iterations,
         r.config.reps,
@@ -337,8 +342,11 @@ fn uncontended_section(
         "One task (on a runtime worker thread), one pool of {} warmed connections, nobody \
          else: get, increment, drop, in a loop for {} ms per repetition after a warm-up; \
          {} repetitions. Figure: mean ns per get + drop (lower is better). r2d2 runs the loop \
-         on a plain thread. The criterion bench (`cargo bench -p tidepool-bench --bench \
-         uncontended`) measures the same loop with criterion's statistics.\n",
+         on a plain thread. \"fifo floor\" acquires and releases a permit of a FIFO-fair \
+         `tokio::sync::Semaphore` and does nothing else: two atomic read-modify-writes, the \
+         least any pool pays per get + drop. The criterion bench (`cargo bench -p \
+         tidepool-bench --bench uncontended`) measures the same loop with criterion's \
+         statistics.\n",
         crate::uncontended::POOL_SIZE,
         r.config.budget_ms,
         r.config.reps
@@ -394,8 +402,10 @@ fn fairness_section(
          Figure: how long each get waited, in ms, over all gets of a repetition; {} \
          repetitions. With strict FIFO service every get waits about {} / {} holds, so p50, \
          p99 and max stay close; a long tail means callers were overtaken. Throughput \
-         (gets/s) is shown so that fairness is not read without its cost. r2d2 is left out \
-         (it would need {} OS threads).\n",
+         (gets/s) is shown so that fairness is not read without its cost. \"fifo floor\" is \
+         a FIFO-fair `tokio::sync::Semaphore` with one permit per connection and no other \
+         work: strict arrival order at the least cost. r2d2 is left out (it would need {} OS \
+         threads).\n",
         r.tasks,
         r.pool_size,
         r.config.rounds,

@@ -83,13 +83,14 @@ pub struct UncontendedResults {
 }
 
 /// The contenders of this suite, in table order.
-pub const CONTENDERS: [Contender; 6] = [
+pub const CONTENDERS: [Contender; 7] = [
     Contender::Tidepool,
     Contender::Deadpool,
     Contender::Bb8,
     Contender::Qp,
     Contender::Mobc,
     Contender::R2d2,
+    Contender::FifoFloor,
 ];
 
 /// Runs the suite on `rt`.

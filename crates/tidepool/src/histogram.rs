@@ -85,6 +85,15 @@ impl Histogram {
         self.max_ns = self.max_ns.max(ns);
     }
 
+    /// Records `n` zero durations at once.
+    pub(crate) fn record_zeros(&mut self, n: u64) {
+        if n > 0 {
+            self.counts[index(0)] += n;
+            self.count += n;
+            self.min_ns = 0;
+        }
+    }
+
     /// Number of values recorded.
     pub fn count(&self) -> u64 {
         self.count
@@ -205,6 +214,23 @@ pub(crate) fn ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::E
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zeros_added_at_once_equal_zeros_recorded_one_by_one() {
+        let mut one_by_one = Histogram::default();
+        let mut at_once = Histogram::default();
+        for h in [&mut one_by_one, &mut at_once] {
+            h.record(Duration::from_millis(3));
+        }
+        for _ in 0..5 {
+            one_by_one.record(Duration::ZERO);
+        }
+        at_once.record_zeros(5);
+        assert_eq!(one_by_one.summary(), at_once.summary());
+        assert_eq!(at_once.percentile(0.5), Duration::ZERO);
+        at_once.record_zeros(0);
+        assert_eq!(at_once.count(), 6);
+    }
 
     #[test]
     fn buckets_cover_every_value_in_order() {

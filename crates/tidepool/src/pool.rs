@@ -4,7 +4,7 @@ use std::backtrace::Backtrace;
 use std::fmt;
 use std::future::Future;
 use std::panic::Location;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::runtime::Handle;
@@ -75,7 +75,7 @@ pub(crate) struct Shared<M: Manager> {
     /// The settings as built; `max_size` and `min_idle` live on in `state`.
     pub(crate) cfg: PoolConfig,
     pub(crate) clock: Clock,
-    state: Mutex<State<M::Connection, M::Error>>,
+    state: parking_lot::Mutex<State<M::Connection, M::Error>>,
     handle: Handle,
     emptied: Notify,
     maintenance: Mutex<Option<AbortHandle>>,
@@ -94,8 +94,8 @@ impl<M: Manager> Drop for Shared<M> {
 }
 
 impl<M: Manager> Shared<M> {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State<M::Connection, M::Error>> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    pub(crate) fn lock(&self) -> parking_lot::MutexGuard<'_, State<M::Connection, M::Error>> {
+        self.state.lock()
     }
 
     /// Carries out what a locked section decided, after the lock is gone.
@@ -230,7 +230,7 @@ impl<M: Manager> Pool<M> {
         let shared = Arc::new(Shared {
             name,
             manager,
-            state: Mutex::new(State::new(cfg.clone(), now)),
+            state: parking_lot::Mutex::new(State::new(cfg.clone(), now)),
             cfg,
             clock,
             handle,

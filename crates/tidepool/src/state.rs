@@ -221,15 +221,15 @@ impl<C, E> State<C, E> {
         self.dead.push((conn, reason));
     }
 
-    /// Marks `conn` checked out and does the bookkeeping of a served get.
-    fn mark_checked_out(&mut self, conn: &mut Conn<C>, waited: Duration) {
+    /// Marks `conn` checked out and does the bookkeeping of a served get
+    /// (but for its acquire time: see [`checkout`](Self::checkout)).
+    fn mark_checked_out(&mut self, conn: &mut Conn<C>) {
         self.in_use += 1;
         self.counters.checkouts += 1;
         if conn.times_used > 0 {
             self.counters.reused += 1;
         }
         conn.times_used += 1;
-        self.hist.acquire.record(waited);
     }
 
     fn track_leak(&mut self, id: u64, caller: Option<Caller>, now: Stamp) {
@@ -288,15 +288,17 @@ impl<C, E> State<C, E> {
                 continue;
             }
             if first {
+                // A hit waited zero: the acquire histogram gets its zeros
+                // from `hits` when it is read, which keeps five stores and
+                // two cache lines out of the lock on every hit.
                 self.counters.hits += 1;
                 self.window.get(now, false);
-            }
-            let waited = if first {
-                Duration::ZERO
             } else {
-                now.saturating_duration_since(started)
-            };
-            self.mark_checked_out(&mut conn, waited);
+                self.hist
+                    .acquire
+                    .record(now.saturating_duration_since(started));
+            }
+            self.mark_checked_out(&mut conn);
             let validate = conn.needs_validation(&self.cfg, now);
             if self.leaks.is_some() {
                 self.track_leak(conn.id, caller(), now);
@@ -867,15 +869,17 @@ impl<C, E> State<C, E> {
             ..Derived::default()
         };
         self.window.derive(now, &mut derived);
+        let mut histograms = self.hist.clone();
+        histograms.acquire.record_zeros(c.hits);
         Stats {
             name: name.to_owned(),
             gauges,
             counters: c,
-            acquire: self.hist.acquire.summary(),
-            hold: self.hist.hold.summary(),
-            create: self.hist.create.summary(),
+            acquire: histograms.acquire.summary(),
+            hold: histograms.hold.summary(),
+            create: histograms.create.summary(),
             derived,
-            histograms: self.hist.clone(),
+            histograms,
         }
     }
 
