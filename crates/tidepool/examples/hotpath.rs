@@ -1,6 +1,7 @@
 //! Times the uncontended hot path: one task, get + return, in a loop.
 //!
-//! Run with `cargo run --release -p tidepool --example hotpath`.
+//! Run with `cargo run --release -p tidepool --example hotpath`; `HOTPATH_N`
+//! sets the gets per round (2 000 000 by default; fewer under callgrind).
 #![allow(clippy::print_stdout)]
 
 use std::convert::Infallible;
@@ -29,7 +30,10 @@ fn main() {
     rt.block_on(async {
         let pool = Pool::builder(Ints).max_size(4).build().expect("pool");
         drop(pool.get().await.expect("warm"));
-        let n = 2_000_000u32;
+        let n: u32 = std::env::var("HOTPATH_N")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2_000_000);
         for round in 0..3 {
             let start = Instant::now();
             for _ in 0..n {
