@@ -28,11 +28,13 @@
 //! connect-per-query loop (life without a pool: connect, prepare, query,
 //! close).
 
+use std::collections::HashMap;
 use std::error::Error;
 use std::fmt;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -429,6 +431,65 @@ impl PgContender for SqlxPg {
     }
 }
 
+/// No pool either way: tokio-postgres itself on [`POOL_SIZE`] persistent
+/// connections, the statement prepared once on each. Every client task keeps
+/// to one connection (tasks beyond the eighth share, which tokio-postgres
+/// pipelines). What the driver does on this machine without any pool: the
+/// ceiling for every Rust pool built on it.
+#[derive(Clone)]
+pub struct DriverOnly {
+    conns: Arc<Vec<(tokio_postgres::Client, tokio_postgres::Statement)>>,
+    assigned: Arc<std::sync::Mutex<HashMap<tokio::task::Id, usize>>>,
+}
+
+impl fmt::Debug for DriverOnly {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DriverOnly")
+            .field("connections", &self.conns.len())
+            .finish()
+    }
+}
+
+impl DriverOnly {
+    /// Opens the connections and prepares the statement on each.
+    ///
+    /// # Errors
+    /// If a connection cannot be opened or the statement prepared.
+    pub async fn connect(target: &PgTarget) -> Result<Self, BoxError> {
+        let mut conns = Vec::with_capacity(POOL_SIZE);
+        for _ in 0..POOL_SIZE {
+            let (client, connection) = target.tokio_config().connect(NoTls).await?;
+            tokio::spawn(connection);
+            let statement = client.prepare(SQL).await?;
+            conns.push((client, statement));
+        }
+        Ok(Self {
+            conns: Arc::new(conns),
+            assigned: Arc::default(),
+        })
+    }
+}
+
+impl PgContender for DriverOnly {
+    async fn select_one(&self) -> Result<(), BoxError> {
+        let task = tokio::task::id();
+        let i = {
+            let mut assigned = self
+                .assigned
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let next = assigned.len();
+            *assigned.entry(task).or_insert(next) % self.conns.len()
+        };
+        let (client, statement) = &self.conns[i];
+        check(client.query_one(statement, &[]).await?.try_get(0)?)
+    }
+
+    async fn warm(&self, _n: usize) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
 /// No pool: every query opens its own connection and closes it.
 #[derive(Debug, Clone)]
 pub struct ConnectPerQuery(pub tokio_postgres::Config);
@@ -562,17 +623,20 @@ pub mod names {
     pub const SQLX_NO_TEST: &str = "sqlx (no test)";
     /// pgbench with persistent connections.
     pub const PGBENCH: &str = "pgbench (no pool)";
+    /// tokio-postgres on persistent connections, no pool.
+    pub const DRIVER: &str = "tokio-postgres (no pool)";
     /// A new connection per query.
     pub const CONNECT: &str = "connect per query";
 
     /// All of them.
-    pub const ALL: [&str; 8] = [
+    pub const ALL: [&str; 9] = [
         TIDEPOOL,
         DEADPOOL,
         BB8,
         BB8_NO_TEST,
         SQLX,
         SQLX_NO_TEST,
+        DRIVER,
         PGBENCH,
         CONNECT,
     ];
@@ -604,6 +668,7 @@ fn run_one(
                 pool.0.close().await;
                 out
             }
+            names::DRIVER => measure(&DriverOnly::connect(target).await?, clients, cfg).await,
             names::CONNECT => measure(&ConnectPerQuery(target.tokio_config()), clients, cfg).await,
             other => Err(format!("unknown contender {other}").into()),
         }

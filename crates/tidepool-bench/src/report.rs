@@ -512,7 +512,11 @@ fn postgres_section(
          `prepare_cached`; bb8-postgres (no statement cache) with `SELECT 1` prepared once \
          per connection at connect; sqlx with its statement cache. bb8 and sqlx test every \
          connection on checkout by default (one more round trip per query): the \"(no test)\" \
-         rows turn that off. `pgbench -n -M prepared -c N -j min(N,2) -T {}` keeps N \
+         rows turn that off. \"tokio-postgres (no pool)\" is the driver the Rust pools but \
+         sqlx are built on, with no pool: 8 persistent connections, the statement prepared \
+         once on each, every client task keeping to one of them (beyond 8 clients they share \
+         and tokio-postgres pipelines): the ceiling of a pool built on tokio-postgres on this \
+         machine. `pgbench -n -M prepared -c N -j min(N,2) -T {}` keeps N \
          persistent connections (libpq, no pool; only its mean latency is shown: it reads \
          the clock once per pass over its clients, so its per-transaction log is mostly \
          0 µs), and \"connect per query\" opens a connection for every query (life without \
