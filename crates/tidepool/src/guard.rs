@@ -113,7 +113,7 @@ impl<'a, M: Manager> Pooled<'a, M> {
         self.pool
             .shared
             .with_state(|st| st.detach(&conn, held, now));
-        conn.raw
+        conn.into_raw()
     }
 }
 

@@ -32,7 +32,7 @@ use tokio::time::Instant;
 
 use crate::clock::Stamp;
 use crate::config::{IdleOrder, PoolConfig};
-use crate::conn::Conn;
+use crate::conn::{Conn, Record};
 use crate::error::ConnectError;
 use crate::stats::{CloseReason, Counters, Derived, Gauges, Histograms, Stats, Window};
 
@@ -619,7 +619,7 @@ impl<C, E> State<C, E> {
             let jitter = life.mul_f64(self.cfg.max_lifetime_jitter * fastrand::f64());
             now + (life - jitter)
         });
-        let conn = Conn {
+        let conn = Conn::new(Record {
             raw,
             id: self.next_conn,
             created_at: now,
@@ -629,7 +629,7 @@ impl<C, E> State<C, E> {
             retire_at,
             generation: self.generation,
             overflow,
-        };
+        });
         self.next_conn += 1;
         self.size += 1;
         if overflow {
