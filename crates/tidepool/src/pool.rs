@@ -100,8 +100,8 @@ impl<M: Manager> Shared<M> {
 
     /// Carries out what a locked section decided, after the lock is gone.
     #[inline]
-    pub(crate) fn finish(self: &Arc<Self>, after: Aftermath<M::Connection>) {
-        if !after.is_empty() {
+    pub(crate) fn finish(self: &Arc<Self>, after: Option<Aftermath<M::Connection>>) {
+        if let Some(after) = after {
             self.finish_slow(after);
         }
     }

@@ -97,12 +97,6 @@ pub(crate) struct Aftermath<C> {
     pub(crate) emptied: bool,
 }
 
-impl<C> Aftermath<C> {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.dead.is_empty() && self.orders.is_empty() && !self.emptied
-    }
-}
-
 /// The result of trying to check out without waiting.
 #[derive(Debug)]
 pub(crate) enum Checkout<C> {
@@ -175,13 +169,19 @@ impl<C, E> State<C, E> {
         }
     }
 
-    /// Takes the side effects accumulated so far.
-    pub(crate) fn take_aftermath(&mut self) -> Aftermath<C> {
-        Aftermath {
+    /// Takes the side effects accumulated so far; `None` when there are
+    /// none (nearly always, and then nothing is moved).
+    #[inline]
+    pub(crate) fn take_aftermath(&mut self) -> Option<Aftermath<C>> {
+        let emptied = self.closed && self.size == 0;
+        if self.dead.is_empty() && self.orders.is_empty() && !emptied {
+            return None;
+        }
+        Some(Aftermath {
             dead: std::mem::take(&mut self.dead),
             orders: std::mem::take(&mut self.orders),
-            emptied: self.closed && self.size == 0,
-        }
+            emptied,
+        })
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -927,7 +927,7 @@ mod tests {
         ));
         let (tx, mut rx) = oneshot::channel();
         st.enqueue(tx, now, now, None, true, true, None);
-        let after = st.take_aftermath();
+        let after = st.take_aftermath().expect("a connect was ordered");
         assert_eq!(after.orders.len(), 1);
         st.created(7, CreateKind::Regular, Duration::from_millis(3), now);
         let conn = grant_conn(&mut rx);
@@ -961,7 +961,7 @@ mod tests {
             rxs.push(rx);
         }
         // Pool is full: nobody else gets a connect ordered.
-        assert_eq!(st.take_aftermath().orders.len(), 1);
+        assert_eq!(st.take_aftermath().expect("one order").orders.len(), 1);
         let conn = grant_conn(&mut first);
         st.checkin(conn, Duration::ZERO, now, false);
         assert!(rxs[0].try_recv().is_ok());
@@ -998,7 +998,7 @@ mod tests {
         let regular = grant_conn(&mut rx);
         let (tx, mut rx) = oneshot::channel();
         st.enqueue(tx, now, now, None, true, true, None);
-        let orders = st.take_aftermath().orders;
+        let orders = st.take_aftermath().expect("orders").orders;
         assert_eq!(orders.last().unwrap().kind, CreateKind::Overflow);
         st.created(2, CreateKind::Overflow, Duration::ZERO, now);
         let extra = grant_conn(&mut rx);

@@ -302,6 +302,8 @@ pub(crate) struct Window {
     epoch: Stamp,
     slot_ns: u128,
     current: u64,
+    /// `current % SLOTS`, kept so that the hot path does no division.
+    current_slot: usize,
     /// When the current slot ends: until then no division is needed.
     current_end: Stamp,
     slots: [Slot; SLOTS],
@@ -314,6 +316,7 @@ impl Window {
             epoch,
             slot_ns,
             current: 0,
+            current_slot: 0,
             current_end: epoch + Duration::from_nanos(slot_ns as u64),
             slots: [Slot::default(); SLOTS],
         }
@@ -324,7 +327,7 @@ impl Window {
         if now >= self.current_end {
             self.rotate(now);
         }
-        &mut self.slots[(self.current % SLOTS as u64) as usize]
+        &mut self.slots[self.current_slot]
     }
 
     /// Moves to the slot `now` falls in, clearing the slots skipped.
@@ -340,6 +343,7 @@ impl Window {
                 self.slots[((idx - k) % SLOTS as u64) as usize] = Slot::default();
             }
             self.current = idx;
+            self.current_slot = (idx % SLOTS as u64) as usize;
         }
     }
 
