@@ -109,7 +109,7 @@ impl<'a, M: Manager> Pooled<'a, M> {
             .take()
             .expect("a guard holds its connection until dropped");
         let now = self.pool.shared.clock.now();
-        let held = now.saturating_duration_since(self.since);
+        let held = now.nanos_since(self.since);
         self.pool
             .shared
             .with_state(|st| st.detach(&conn, held, now));

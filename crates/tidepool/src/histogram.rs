@@ -74,10 +74,16 @@ fn upper_bound(i: usize) -> u64 {
 impl Histogram {
     /// Records one duration.
     pub fn record(&mut self, d: Duration) {
-        let ns = d
-            .as_secs()
-            .saturating_mul(1_000_000_000)
-            .saturating_add(u64::from(d.subsec_nanos()));
+        self.record_nanos(
+            d.as_secs()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(u64::from(d.subsec_nanos())),
+        );
+    }
+
+    /// Records one duration given in nanoseconds.
+    #[inline]
+    pub(crate) fn record_nanos(&mut self, ns: u64) {
         self.counts[index(ns)] += 1;
         self.count += 1;
         self.sum_ns += u128::from(ns);

@@ -152,7 +152,7 @@ impl<M: Manager> Shared<M> {
         broken: bool,
     ) {
         let now = self.clock.now();
-        let held = now.saturating_duration_since(since);
+        let held = now.nanos_since(since);
         let broken = broken || self.manager.has_broken(&mut conn.raw);
         if !broken && self.manager.needs_reset(&mut conn.raw) {
             self.with_state(|st| st.returned_for_reset(&mut conn, held, now));

@@ -429,11 +429,12 @@ impl<C, E> State<C, E> {
         }
     }
 
-    /// A caller returns a connection. `held` is how long it had it;
+    /// A caller returns a connection. `held` is how long it had it, in
+    /// nanoseconds;
     /// `broken` is set when the manager or the caller says it is unusable.
-    pub(crate) fn checkin(&mut self, mut conn: Conn<C>, held: Duration, now: Stamp, broken: bool) {
+    pub(crate) fn checkin(&mut self, mut conn: Conn<C>, held: u64, now: Stamp, broken: bool) {
         self.in_use -= 1;
-        self.hist.hold.record(held);
+        self.hist.hold.record_nanos(held);
         self.window.hold(now, held);
         if self.leaks.is_some() {
             self.untrack_leak(conn.id, now);
@@ -475,8 +476,8 @@ impl<C, E> State<C, E> {
     /// Records a return whose connection must be reset first: the hold is
     /// over, the connection stays counted as in use until
     /// [`reset_done`](Self::reset_done).
-    pub(crate) fn returned_for_reset(&mut self, conn: &mut Conn<C>, held: Duration, now: Stamp) {
-        self.hist.hold.record(held);
+    pub(crate) fn returned_for_reset(&mut self, conn: &mut Conn<C>, held: u64, now: Stamp) {
+        self.hist.hold.record_nanos(held);
         self.window.hold(now, held);
         if self.leaks.is_some() {
             self.untrack_leak(conn.id, now);
@@ -486,13 +487,13 @@ impl<C, E> State<C, E> {
     }
 
     /// The holder keeps the connection and it leaves the pool.
-    pub(crate) fn detach(&mut self, conn: &Conn<C>, held: Duration, now: Stamp) {
+    pub(crate) fn detach(&mut self, conn: &Conn<C>, held: u64, now: Stamp) {
         self.in_use -= 1;
         self.size -= 1;
         if conn.overflow {
             self.overflow -= 1;
         }
-        self.hist.hold.record(held);
+        self.hist.hold.record_nanos(held);
         self.window.hold(now, held);
         self.counters.detached += 1;
         if self.leaks.is_some() {
@@ -938,7 +939,7 @@ mod tests {
             (1, 1, 0, 0, 0)
         );
         assert_eq!(st.counters.misses, 1);
-        st.checkin(conn, Duration::from_millis(1), now, false);
+        st.checkin(conn, 1_000_000, now, false);
         let g = st.gauges();
         assert_eq!((g.size, g.in_use, g.idle), (1, 0, 1));
         assert!(matches!(
@@ -963,7 +964,7 @@ mod tests {
         // Pool is full: nobody else gets a connect ordered.
         assert_eq!(st.take_aftermath().expect("one order").orders.len(), 1);
         let conn = grant_conn(&mut first);
-        st.checkin(conn, Duration::ZERO, now, false);
+        st.checkin(conn, 0, now, false);
         assert!(rxs[0].try_recv().is_ok());
         assert!(rxs[1].try_recv().is_err());
     }
@@ -1003,9 +1004,9 @@ mod tests {
         st.created(2, CreateKind::Overflow, Duration::ZERO, now);
         let extra = grant_conn(&mut rx);
         assert_eq!(st.gauges().overflow_in_use, 1);
-        st.checkin(extra, Duration::ZERO, now, false);
+        st.checkin(extra, 0, now, false);
         assert_eq!(st.counters.closed.overflow_returned, 1);
-        st.checkin(regular, Duration::ZERO, now, false);
+        st.checkin(regular, 0, now, false);
         let g = st.gauges();
         assert_eq!((g.size, g.idle, g.overflow), (1, 1, 0));
     }
@@ -1022,7 +1023,7 @@ mod tests {
         };
         st.evict(now);
         assert_eq!(st.gauges().idle, 0);
-        st.checkin(conn, Duration::ZERO, now, false);
+        st.checkin(conn, 0, now, false);
         assert_eq!(st.counters.closed.evicted, 2);
         assert_eq!(st.gauges().size, 0);
     }

@@ -353,10 +353,11 @@ impl Window {
         s.waits += u64::from(waited);
     }
 
-    pub(crate) fn hold(&mut self, now: Stamp, held: Duration) {
+    /// A return after a hold of `held_ns` nanoseconds.
+    pub(crate) fn hold(&mut self, now: Stamp, held_ns: u64) {
         let s = self.slot(now);
         s.returns += 1;
-        s.hold_ns += held.as_nanos();
+        s.hold_ns += u128::from(held_ns);
     }
 
     pub(crate) fn error(&mut self, now: Stamp) {
@@ -405,7 +406,7 @@ mod tests {
         let mut w = Window::new(t0, Duration::from_secs(60));
         w.get(t0, false);
         w.error(t0);
-        w.hold(t0 + Duration::from_secs(5), Duration::from_secs(2));
+        w.hold(t0 + Duration::from_secs(5), 2_000_000_000);
         let mut d = Derived::default();
         w.derive(t0 + Duration::from_secs(30), &mut d);
         assert_eq!(d.recent_errors, 1);
