@@ -15,9 +15,8 @@ pub struct ConnectionInfo {
     pub id: u64,
     /// How long ago the connection was opened.
     pub age: Duration,
-    /// How long it sat in the pool before its current checkout (for a
-    /// connection that is not checked out: since it was last returned, or
-    /// opened).
+    /// How long it sat in the pool before this checkout (since it was last
+    /// returned, or opened).
     pub idle: Duration,
     /// How many times it has been checked out, this checkout included.
     pub times_used: u64,
@@ -101,15 +100,12 @@ impl<C> Record<C> {
         }
     }
 
-    /// Its info as of `now`, for a checkout that began at `since` (`None`:
-    /// not checked out).
-    pub(crate) fn info(&self, now: Stamp, since: Option<Stamp>) -> ConnectionInfo {
+    /// Its info as of `now`, for the checkout that began at `since`.
+    pub(crate) fn info(&self, now: Stamp, since: Stamp) -> ConnectionInfo {
         ConnectionInfo {
             id: self.id,
             age: now.saturating_duration_since(self.created_at),
-            idle: since
-                .unwrap_or(now)
-                .saturating_duration_since(self.last_used),
+            idle: since.saturating_duration_since(self.last_used),
             times_used: self.times_used,
         }
     }

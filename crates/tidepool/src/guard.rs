@@ -2,11 +2,9 @@
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-
 use std::time::Duration;
 
 use crate::clock::Stamp;
-
 use crate::conn::{Conn, ConnectionInfo};
 use crate::{Manager, Pool};
 
@@ -76,8 +74,7 @@ impl<'a, M: Manager> Pooled<'a, M> {
     /// Id, age, idle time before this checkout and use count of this
     /// connection.
     pub fn info(&self) -> ConnectionInfo {
-        self.conn()
-            .info(self.pool.shared.clock.now(), Some(self.since))
+        self.conn().info(self.pool.shared.clock.now(), self.since)
     }
 
     /// How long this checkout has lasted so far.

@@ -449,7 +449,7 @@ impl<M: Manager> Pool<M> {
                 }
             }
         }
-        let info = conn.info(since, Some(since));
+        let info = conn.info(since, since);
         if let Err(e) = shared.manager.before_checkout(&mut conn.raw, &info).await {
             tracing::info!(pool = %shared.name, connection = info.id, error = %e, "before_checkout failed");
             return self.reject(&mut held, CloseReason::Error);

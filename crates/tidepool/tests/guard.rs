@@ -30,6 +30,23 @@ async fn the_guard_shows_connection_metadata() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_owned_guard_moves_into_a_task_and_comes_back_once() {
+    let (pool, _) = pool(quiet(1));
+    let lent = pool.get().await.unwrap();
+    let id = lent.info().id;
+    let owned = lent.into_owned();
+    let seen = tokio::spawn(async move { owned.info().id }).await.unwrap();
+    assert_eq!(seen, id, "the same checkout, not a second one");
+    let g = pool.gauges();
+    assert_eq!((g.size, g.in_use, g.idle), (1, 0, 1));
+    assert_eq!(pool.counters().checkouts, 1);
+    let again = pool.get_owned().await.unwrap();
+    assert_eq!(again.info().id, id);
+    drop(again);
+    check_accounting(&pool);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_detached_connection_leaves_the_pool_and_frees_its_slot() {
     let (pool, _) = pool(quiet(1));
     let conn = pool.get().await.unwrap();
