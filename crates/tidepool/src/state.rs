@@ -429,16 +429,23 @@ impl<C, E> State<C, E> {
         }
     }
 
+    /// Records the end of a checkout of connection `id` that lasted `held`
+    /// nanoseconds.
+    #[inline]
+    fn end_hold(&mut self, id: u64, held: u64, now: Stamp) {
+        self.hist.hold.record_nanos(held);
+        self.window.hold(now, held);
+        if self.leaks.is_some() {
+            self.untrack_leak(id, now);
+        }
+    }
+
     /// A caller returns a connection. `held` is how long it had it, in
     /// nanoseconds;
     /// `broken` is set when the manager or the caller says it is unusable.
     pub(crate) fn checkin(&mut self, mut conn: Conn<C>, held: u64, now: Stamp, broken: bool) {
         self.in_use -= 1;
-        self.hist.hold.record_nanos(held);
-        self.window.hold(now, held);
-        if self.leaks.is_some() {
-            self.untrack_leak(conn.id, now);
-        }
+        self.end_hold(conn.id, held, now);
         conn.last_used = now;
         let reason = if broken {
             Some(CloseReason::Broken)
@@ -477,11 +484,7 @@ impl<C, E> State<C, E> {
     /// over, the connection stays counted as in use until
     /// [`reset_done`](Self::reset_done).
     pub(crate) fn returned_for_reset(&mut self, conn: &mut Conn<C>, held: u64, now: Stamp) {
-        self.hist.hold.record_nanos(held);
-        self.window.hold(now, held);
-        if self.leaks.is_some() {
-            self.untrack_leak(conn.id, now);
-        }
+        self.end_hold(conn.id, held, now);
         conn.last_used = now;
         self.returning += 1;
     }
@@ -493,12 +496,8 @@ impl<C, E> State<C, E> {
         if conn.overflow {
             self.overflow -= 1;
         }
-        self.hist.hold.record_nanos(held);
-        self.window.hold(now, held);
+        self.end_hold(conn.id, held, now);
         self.counters.detached += 1;
-        if self.leaks.is_some() {
-            self.untrack_leak(conn.id, now);
-        }
         self.plan_creates(now);
     }
 
