@@ -16,6 +16,7 @@
 //! pool" baseline spawns the same tasks doing an atomic increment instead of
 //! get + drop: the cost of the tasks themselves.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
@@ -237,44 +238,52 @@ pub async fn iterations_async<P: AsyncPool>(
 ) -> Vec<Duration> {
     let pool = P::build(pool_size);
     pool.warm(pool_size).await;
-    let mut times = Vec::with_capacity(iterations);
-    for _ in 0..iterations {
-        let start = Instant::now();
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                let pool = pool.clone();
-                tokio::spawn(async move {
-                    for _ in 0..OPS_PER_WORKER {
-                        let mut conn = pool.acquire().await;
-                        *conn += 1;
-                    }
-                })
-            })
-            .collect();
-        for handle in handles {
-            handle.await.expect("a worker panicked");
+    iterations_on(&pool, workers, iterations).await
+}
+
+/// The iterations on a pool already built and warmed.
+pub async fn iterations_on<P: AsyncPool>(
+    pool: &P,
+    workers: usize,
+    iterations: usize,
+) -> Vec<Duration> {
+    time_rounds(workers, iterations, || {
+        let pool = pool.clone();
+        async move {
+            for _ in 0..OPS_PER_WORKER {
+                let mut conn = pool.acquire().await;
+                *conn += 1;
+            }
         }
-        times.push(start.elapsed());
-    }
-    times
+    })
+    .await
 }
 
 /// The baseline: the same tasks, an atomic increment instead of a pool.
 pub async fn iterations_baseline(workers: usize, iterations: usize) -> Vec<Duration> {
     let counter = Arc::new(AtomicI32::new(0));
+    time_rounds(workers, iterations, || {
+        let counter = Arc::clone(&counter);
+        async move {
+            for _ in 0..OPS_PER_WORKER {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    })
+    .await
+}
+
+/// Times `iterations` rounds; each round spawns `workers` tasks made by
+/// `task` and waits for all of them.
+async fn time_rounds<F, Fut>(workers: usize, iterations: usize, task: F) -> Vec<Duration>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let mut times = Vec::with_capacity(iterations);
     for _ in 0..iterations {
         let start = Instant::now();
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                let counter = Arc::clone(&counter);
-                tokio::spawn(async move {
-                    for _ in 0..OPS_PER_WORKER {
-                        counter.fetch_add(1, Ordering::Relaxed);
-                    }
-                })
-            })
-            .collect();
+        let handles: Vec<_> = (0..workers).map(|_| tokio::spawn(task())).collect();
         for handle in handles {
             handle.await.expect("a worker panicked");
         }
@@ -335,20 +344,7 @@ mod tests {
         rt.block_on(async {
             let pool = crate::pools::Tidepool::build(4);
             pool.warm(4).await;
-            let handles: Vec<_> = (0..16)
-                .map(|_| {
-                    let pool = pool.clone();
-                    tokio::spawn(async move {
-                        for _ in 0..OPS_PER_WORKER {
-                            let mut c = pool.acquire().await;
-                            *c += 1;
-                        }
-                    })
-                })
-                .collect();
-            for h in handles {
-                h.await.unwrap();
-            }
+            iterations_on(&pool, 16, 1).await;
             let counters = pool.0.counters();
             assert_eq!(
                 counters.created, 4,
