@@ -39,11 +39,7 @@ async fn killed_while_idle_is_caught_by_validation() {
     };
     let pool = pool(&addr, Validation::Always);
     let mut conn = pool.get().await.unwrap();
-    let first: u32 = conn
-        .query_first("SELECT CONNECTION_ID()")
-        .await
-        .unwrap()
-        .unwrap();
+    let first = common::session_id(&mut conn).await;
     drop(conn);
     common::settled(&pool).await;
     assert_eq!(pool.gauges().idle, 1);
@@ -52,11 +48,7 @@ async fn killed_while_idle_is_caught_by_validation() {
 
     // The next caller gets a working connection without seeing an error.
     let mut conn = pool.get().await.expect("a replacement connection");
-    let second: u32 = conn
-        .query_first("SELECT CONNECTION_ID()")
-        .await
-        .expect("a query on the replacement")
-        .unwrap();
+    let second = common::session_id(&mut conn).await;
     assert_ne!(first, second);
     let c = pool.counters();
     assert_eq!(c.closed.failed_validation, 1, "{c:?}");
@@ -73,11 +65,7 @@ async fn killed_while_held_is_closed_on_return() {
     // out of the pool.
     let pool = pool(&addr, Validation::Never);
     let mut conn = pool.get().await.unwrap();
-    let first: u32 = conn
-        .query_first("SELECT CONNECTION_ID()")
-        .await
-        .unwrap()
-        .unwrap();
+    let first = common::session_id(&mut conn).await;
 
     kill(&pool, first).await;
     assert!(conn.query_drop("SELECT 1").await.is_err());
@@ -85,11 +73,7 @@ async fn killed_while_held_is_closed_on_return() {
     assert_eq!(pool.counters().closed.broken, 1);
 
     let mut conn = pool.get().await.expect("a replacement connection");
-    let second: u32 = conn
-        .query_first("SELECT CONNECTION_ID()")
-        .await
-        .expect("a query on the replacement")
-        .unwrap();
+    let second = common::session_id(&mut conn).await;
     assert_ne!(first, second);
     assert_eq!(pool.counters().created, 2);
 }

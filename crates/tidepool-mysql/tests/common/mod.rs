@@ -5,7 +5,15 @@ use std::time::Duration;
 
 use tidepool::Pool;
 use tidepool_mysql::mysql_async::prelude::Queryable;
-use tidepool_mysql::{MySqlConfig, MySqlManager, MySqlPool};
+use tidepool_mysql::{MySqlConfig, MySqlManager, MySqlPool, MySqlPooled};
+
+/// The server's id for the session behind `conn` (`CONNECTION_ID()`).
+pub async fn session_id(conn: &mut MySqlPooled<'_>) -> u32 {
+    conn.query_first("SELECT CONNECTION_ID()")
+        .await
+        .expect("SELECT CONNECTION_ID()")
+        .expect("a row")
+}
 
 /// Settings for the local server at `addr` (`host:port`): user root, no
 /// password, database `test`.
