@@ -2,6 +2,8 @@
 //! closed on return (`has_broken`); a command the server merely refused
 //! leaves the connection in the pool.
 
+mod common;
+
 use redis::AsyncCommands;
 use tidepool_redis::RedisManager;
 
@@ -19,22 +21,9 @@ async fn a_connection_that_died_in_use_is_closed_on_return() {
         .unwrap();
 
     let mut conn = pool.get().await.unwrap();
-    let id: i64 = redis::cmd("CLIENT")
-        .arg("ID")
-        .query_async(&mut *conn)
-        .await
-        .unwrap();
+    let id = common::client_id(&mut conn).await;
     // Killed from another connection while this one is checked out.
-    let killer = redis::Client::open(format!("redis://{addr}")).unwrap();
-    let mut killer = killer.get_multiplexed_async_connection().await.unwrap();
-    let killed: i64 = redis::cmd("CLIENT")
-        .arg("KILL")
-        .arg("ID")
-        .arg(id)
-        .query_async(&mut killer)
-        .await
-        .unwrap();
-    assert_eq!(killed, 1);
+    common::kill(&addr, id).await;
     assert!(!conn.is_broken(), "nothing has failed on it yet");
 
     let err = redis::cmd("PING")

@@ -6,30 +6,14 @@
 //! (`has_broken` runs only on return), so the pool pings before every
 //! checkout (`Validation::Always`); the dead connection fails the `PING`.
 
+mod common;
+
 use tidepool::Validation;
 use tidepool_redis::{RedisManager, RedisPool};
 
 async fn client_id(pool: &RedisPool) -> i64 {
     let mut conn = pool.get().await.expect("get succeeds");
-    redis::cmd("CLIENT")
-        .arg("ID")
-        .query_async(&mut *conn)
-        .await
-        .expect("command succeeds")
-}
-
-/// Kills connection `id` from a connection outside the pool.
-async fn kill(addr: &str, id: i64) {
-    let client = redis::Client::open(format!("redis://{addr}")).unwrap();
-    let mut killer = client.get_multiplexed_async_connection().await.unwrap();
-    let killed: i64 = redis::cmd("CLIENT")
-        .arg("KILL")
-        .arg("ID")
-        .arg(id)
-        .query_async(&mut killer)
-        .await
-        .unwrap();
-    assert_eq!(killed, 1);
+    common::client_id(&mut conn).await
 }
 
 #[tokio::test]
@@ -47,7 +31,7 @@ async fn validation_replaces_a_killed_connection() {
         .unwrap();
 
     let victim = client_id(&pool).await;
-    kill(&addr, victim).await;
+    common::kill(&addr, victim).await;
     let replacement = client_id(&pool).await;
 
     assert_ne!(replacement, victim);
