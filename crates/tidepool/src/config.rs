@@ -66,7 +66,9 @@ pub struct PoolConfig {
     /// Which idle connection is handed out first. Default: `lifo`.
     pub idle_order: IdleOrder,
     /// A connection held longer than this is reported as a possible leak,
-    /// with the code location that checked it out. Default: off.
+    /// with the code location that checked it out. Default: off. While on,
+    /// every get and return passes the pool's one lock (no per-thread
+    /// stash), which costs throughput under contention.
     #[serde(with = "off_or_duration")]
     pub leak_detection_threshold: Option<Duration>,
     /// Whether [`Builder::build_warm`](crate::Builder::build_warm) fills
@@ -195,10 +197,14 @@ pub enum Validation {
 pub enum IdleOrder {
     /// Most recently returned first: hot connections get reused, the rest
     /// age out through the idle timeout, so the pool shrinks to the load.
+    /// While nobody waits, a connection returned on a thread is parked for
+    /// that thread's next get (the per-thread stash), so gets and returns
+    /// on different cores share no lock.
     #[default]
     Lifo,
     /// Least recently returned first: spreads use over every connection,
-    /// which keeps them all warm but never lets the pool shrink.
+    /// which keeps them all warm but never lets the pool shrink. Every get
+    /// and return then passes the pool's one lock (no per-thread stash).
     Fifo,
 }
 

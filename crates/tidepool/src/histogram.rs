@@ -172,6 +172,15 @@ impl Histogram {
         self.max_ns = self.max_ns.max(other.max_ns);
     }
 
+    /// Forgets every value recorded.
+    pub(crate) fn clear(&mut self) {
+        self.counts.fill(0);
+        self.count = 0;
+        self.sum_ns = 0;
+        self.min_ns = u64::MAX;
+        self.max_ns = 0;
+    }
+
     /// The usual summary: count, mean, p50, p95, p99, p99.9 and max.
     pub fn summary(&self) -> LatencySummary {
         LatencySummary {

@@ -18,6 +18,7 @@ mod histogram;
 mod manager;
 mod pool;
 mod registry;
+mod stash;
 mod state;
 mod stats;
 mod tasks;

@@ -18,6 +18,7 @@ use crate::conn::Conn;
 use crate::error::{ConfigError, ConnectError, PoolError};
 use crate::guard::Pooled;
 use crate::health::{Advice, Health};
+use crate::stash::{Put, Stash, Take};
 use crate::state::{Aftermath, Caller, Checkout, Grant, State};
 use crate::stats::{CloseReason, Counters, Gauges, Stats};
 use crate::{Builder, Manager, tasks};
@@ -76,6 +77,8 @@ pub(crate) struct Shared<M: Manager> {
     pub(crate) cfg: PoolConfig,
     pub(crate) clock: Clock,
     state: parking_lot::Mutex<State<M::Connection, M::Error>>,
+    /// The state's per-thread stash, reached without its lock.
+    stash: Arc<Stash<M::Connection>>,
     handle: Handle,
     emptied: Notify,
     maintenance: Mutex<Option<AbortHandle>>,
@@ -159,6 +162,16 @@ impl<M: Manager> Shared<M> {
             self.spawn(tasks::reset(Arc::clone(self), conn));
             return;
         }
+        if !broken {
+            match self.stash.put(conn, held, now) {
+                Put::Stashed => return,
+                Put::Displaced(old) => {
+                    self.with_state(|st| st.unstash(old, now));
+                    return;
+                }
+                Put::Refused(back) => conn = back,
+            }
+        }
         self.with_state(|st| st.checkin(conn, held, now, broken));
     }
 }
@@ -227,10 +240,12 @@ impl<M: Manager> Pool<M> {
         })?;
         let clock = Clock::for_runtime(&handle);
         let now = clock.now();
+        let state = State::new(cfg.clone(), now);
         let shared = Arc::new(Shared {
             name,
             manager,
-            state: parking_lot::Mutex::new(State::new(cfg.clone(), now)),
+            stash: state.stash(),
+            state: parking_lot::Mutex::new(state),
             cfg,
             clock,
             handle,
@@ -317,6 +332,17 @@ impl<M: Manager> Pool<M> {
         let started = shared.clock.now();
         let leak_detection = shared.cfg.leak_detection_threshold.is_some();
         let mut first = true;
+        match shared.stash.take(started) {
+            Take::Hit(conn) => {
+                first = false;
+                let validate = conn.needs_validation(&shared.cfg, started);
+                if let Some(guard) = self.prepare(conn, validate, started).await {
+                    return Ok(guard);
+                }
+            }
+            Take::Stale(conn) => shared.with_state(|st| st.unstash(conn, started)),
+            Take::Empty => {}
+        }
         let mut first_wait = true;
         let mut deadline = None;
         loop {
@@ -493,18 +519,27 @@ impl<M: Manager> Pool<M> {
 
     /// Current sizes, without copying histograms.
     pub fn gauges(&self) -> Gauges {
-        self.shared.lock().gauges()
+        self.snapshot(|st| st.gauges())
     }
 
     /// Counters since start, without copying histograms.
     pub fn counters(&self) -> Counters {
-        self.shared.lock().counters()
+        self.snapshot(|st| st.counters())
     }
 
     /// A consistent snapshot of every statistic.
     pub fn stats(&self) -> Stats {
         let now = self.shared.clock.now();
-        self.shared.lock().stats(&self.shared.name, now)
+        self.snapshot(|st| st.stats(&self.shared.name, now))
+    }
+
+    /// Reads the state once the stash has been swept into it.
+    fn snapshot<R>(&self, read: impl FnOnce(&mut State<M::Connection, M::Error>) -> R) -> R {
+        let now = self.shared.clock.now();
+        self.shared.with_state(|st| {
+            st.sweep(now);
+            read(st)
+        })
     }
 
     /// Healthy, degraded or unhealthy, with reasons.
@@ -562,7 +597,7 @@ impl<M: Manager> Pool<M> {
     pub fn close(&self) {
         let was_open = self.shared.with_state(|st| {
             let was_open = !st.is_closed();
-            st.close_pool();
+            st.close_pool(self.shared.clock.now());
             was_open
         });
         if was_open {

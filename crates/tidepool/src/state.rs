@@ -25,6 +25,7 @@
 use std::backtrace::Backtrace;
 use std::collections::{HashMap, VecDeque};
 use std::panic::Location;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -34,6 +35,7 @@ use crate::clock::Stamp;
 use crate::config::{IdleOrder, PoolConfig};
 use crate::conn::{Conn, Record};
 use crate::error::ConnectError;
+use crate::stash::Stash;
 use crate::stats::{CloseReason, Counters, Derived, Gauges, Histograms, Stats, Window};
 
 /// What a waiter receives.
@@ -138,10 +140,18 @@ pub(crate) struct State<C, E> {
     leaks: Option<HashMap<u64, LeakRecord>>,
     dead: Vec<(Conn<C>, CloseReason)>,
     orders: Vec<CreateOrder>,
+    /// Connections parked per thread; counted here as in use.
+    stash: Arc<Stash<C>>,
+    stash_open: bool,
 }
 
 impl<C, E> State<C, E> {
     pub(crate) fn new(cfg: PoolConfig, now: Stamp) -> Self {
+        Self::with_shards(cfg, now, Stash::<C>::default_shards())
+    }
+
+    /// A state whose stash has `shards` shards.
+    pub(crate) fn with_shards(cfg: PoolConfig, now: Stamp, shards: usize) -> Self {
         Self {
             idle: VecDeque::with_capacity(cfg.max_size + cfg.max_overflow),
             waiters: VecDeque::new(),
@@ -165,7 +175,71 @@ impl<C, E> State<C, E> {
             leaks: cfg.leak_detection_threshold.map(|_| HashMap::new()),
             dead: Vec::new(),
             orders: Vec::new(),
+            stash: Arc::new(Stash::new(shards, now, cfg.stats_window)),
+            stash_open: false,
             cfg,
+        }
+    }
+
+    /// The stash, for the hit path outside the lock.
+    pub(crate) fn stash(&self) -> Arc<Stash<C>> {
+        Arc::clone(&self.stash)
+    }
+
+    /// Whether gets and returns may use the stash now: nobody waits, and
+    /// nothing (pause, close, a shrink, leak tracking, FIFO idle order)
+    /// needs every return to pass through here.
+    fn stash_wanted(&self) -> bool {
+        !self.closed
+            && !self.paused
+            && self.waiters.is_empty()
+            && self.leaks.is_none()
+            && self.cfg.idle_order == IdleOrder::Lifo
+            && self.regular_open() <= self.cfg.max_size
+    }
+
+    /// Closes the stash and takes back what it holds.
+    fn shut_stash(&mut self, now: Stamp) {
+        if self.stash_open {
+            self.stash_open = false;
+            self.stash.set_open(false);
+            self.sweep_conns(now);
+        }
+    }
+
+    /// Takes the stashed connections back into the pool (to waiters, the
+    /// idle queue, or closed).
+    fn sweep_conns(&mut self, now: Stamp) {
+        let mut conns = Vec::new();
+        self.stash.take_all(&mut conns);
+        for conn in conns {
+            self.unstash(conn, now);
+        }
+    }
+
+    /// Takes back the stashed connections and adds in what the stash
+    /// recorded, so that gauges and statistics read exact.
+    pub(crate) fn sweep(&mut self, now: Stamp) {
+        self.sweep_conns(now);
+        self.stash.drain_stats(
+            &mut self.counters,
+            &mut self.hist.hold,
+            &mut self.window,
+            &mut self.last_activity,
+            now,
+        );
+    }
+
+    /// A connection leaves the stash (displaced, stale, or swept): it was
+    /// counted as in use.
+    pub(crate) fn unstash(&mut self, conn: Conn<C>, now: Stamp) {
+        self.in_use -= 1;
+        match self.retire_reason(&conn, now) {
+            Some(reason) => {
+                self.close(conn, reason);
+                self.plan_creates(now);
+            }
+            None => self.place(conn, now),
         }
     }
 
@@ -173,6 +247,10 @@ impl<C, E> State<C, E> {
     /// none (nearly always, and then nothing is moved).
     #[inline]
     pub(crate) fn take_aftermath(&mut self) -> Option<Aftermath<C>> {
+        if !self.stash_open && self.stash_wanted() {
+            self.stash_open = true;
+            self.stash.set_open(true);
+        }
         let emptied = self.closed && self.size == 0;
         if self.dead.is_empty() && self.orders.is_empty() && !emptied {
             return None;
@@ -281,6 +359,10 @@ impl<C, E> State<C, E> {
             return Checkout::Queue;
         }
         let mut retired = false;
+        if self.idle.is_empty() && self.stash_open {
+            // Whatever other threads parked is idle too.
+            self.sweep_conns(now);
+        }
         while let Some(mut conn) = self.pop_idle() {
             if self.expired(&conn, now) {
                 self.close(conn, CloseReason::MaxLifetime);
@@ -347,6 +429,9 @@ impl<C, E> State<C, E> {
             deadline,
             caller,
         });
+        // From now on every return must pass the queue; what is parked
+        // goes to it first.
+        self.shut_stash(now);
         self.plan_creates(now);
         id
     }
@@ -575,6 +660,10 @@ impl<C, E> State<C, E> {
                 next += 1;
             }
         }
+        if self.stash_open && self.idle.len() + self.pending < self.cfg.min_idle {
+            // Parked connections are idle: count them before opening more.
+            self.sweep_conns(now);
+        }
         while self.idle.len() + self.pending < self.cfg.min_idle
             && self.regular_open() + self.pending < self.cfg.max_size
         {
@@ -695,11 +784,12 @@ impl<C, E> State<C, E> {
 
     /// Closes the pool: idle connections now, busy ones on return; every
     /// waiter is told.
-    pub(crate) fn close_pool(&mut self) {
+    pub(crate) fn close_pool(&mut self, now: Stamp) {
         if self.closed {
             return;
         }
         self.closed = true;
+        self.shut_stash(now);
         while let Some(conn) = self.idle.pop_front() {
             self.close(conn, CloseReason::PoolClosed);
         }
@@ -713,6 +803,8 @@ impl<C, E> State<C, E> {
     /// Retires every connection: idle ones now, busy ones on return.
     pub(crate) fn evict(&mut self, now: Stamp) {
         self.generation += 1;
+        self.stash.set_generation(self.generation);
+        self.sweep_conns(now);
         while let Some(conn) = self.idle.pop_front() {
             self.close(conn, CloseReason::Evicted);
         }
@@ -724,6 +816,9 @@ impl<C, E> State<C, E> {
     pub(crate) fn resize(&mut self, max_size: usize, now: Stamp) {
         self.cfg.max_size = max_size;
         self.cfg.min_idle = self.cfg.min_idle.min(max_size);
+        if self.regular_open() > max_size {
+            self.shut_stash(now);
+        }
         let mut keep = VecDeque::with_capacity(self.idle.len());
         while let Some(conn) = self.idle.pop_back() {
             if !conn.overflow && self.regular_open() > max_size {
@@ -741,7 +836,9 @@ impl<C, E> State<C, E> {
             return;
         }
         self.paused = paused;
-        if !paused {
+        if paused {
+            self.shut_stash(now);
+        } else {
             while !self.waiters.is_empty() {
                 let Some(conn) = self.pop_idle() else { break };
                 if self.expired(&conn, now) {
@@ -759,6 +856,7 @@ impl<C, E> State<C, E> {
     /// for a keepalive ping (counted as in use until
     /// [`keepalive_done`](Self::keepalive_done)).
     pub(crate) fn maintain(&mut self, now: Stamp) -> Vec<Conn<C>> {
+        self.sweep_conns(now);
         let mut keep = VecDeque::with_capacity(self.idle.len());
         let mut ping = Vec::new();
         // Oldest-returned first, so the idle timeout closes the stalest.
@@ -1032,7 +1130,7 @@ mod tests {
         let (mut st, now) = state(cfg(1));
         let (tx, mut rx) = oneshot::channel();
         st.enqueue(tx, now, now, None, true, true, None);
-        st.close_pool();
+        st.close_pool(now);
         assert!(matches!(rx.try_recv(), Ok(Grant::Closed)));
         assert!(matches!(
             st.checkout(now, now, true, || None),

@@ -368,6 +368,23 @@ impl Window {
         self.slot(now).overflow += 1;
     }
 
+    /// Adds this window's counts into `dst` (a window with the same epoch
+    /// and length) and clears them.
+    pub(crate) fn drain_into(&mut self, dst: &mut Window, now: Stamp) {
+        debug_assert!(self.epoch == dst.epoch && self.slot_ns == dst.slot_ns);
+        self.slot(now);
+        dst.slot(now);
+        for (d, s) in dst.slots.iter_mut().zip(&mut self.slots) {
+            let s = std::mem::take(s);
+            d.gets += s.gets;
+            d.waits += s.waits;
+            d.returns += s.returns;
+            d.hold_ns += s.hold_ns;
+            d.errors += s.errors;
+            d.overflow += s.overflow;
+        }
+    }
+
     /// Sums the window and fills the windowed fields of `d`.
     pub(crate) fn derive(&mut self, now: Stamp, d: &mut Derived) {
         self.slot(now);

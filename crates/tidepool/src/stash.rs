@@ -1,0 +1,437 @@
+//! The per-thread stash: a get and a return that touch no shared lock.
+//!
+//! # Implementation notes
+//! The pool's state sits behind one lock, and under contention that lock's
+//! cache line, and every line the locked section touches, moves between cores
+//! on every get and every return. The stash keeps one idle connection per
+//! shard, a shard per thread (threads are numbered as they first use a pool,
+//! modulo the shard count): a return parks its connection in its thread's
+//! shard, the next get on that thread takes it back, and both touch only that
+//! shard's lock and lines, which stay in their core's cache.
+//!
+//! From the state's point of view a stashed connection is still checked out:
+//! `in_use` and `size` count it, so no capacity is created for it or lost. The
+//! shard keeps what the state would have recorded (hits, hold times, the
+//! rolling window); [`State::sweep`](crate::state::State) moves the
+//! connections back into the idle queue and adds the shards' statistics in
+//! before every snapshot, so statistics stay exact.
+//!
+//! Strict FIFO is kept by closing the stash: while anyone waits (or the pool
+//! is paused, closed, shrinking, or tracking leaks) `open` is false, and
+//! neither `take` nor `put` touches a shard. The state clears `open` under
+//! its lock *before* it sweeps; each shard's lock orders the two, so a
+//! return either parked its connection before the sweep (and the sweep takes
+//! it to the waiter) or sees `open` false after it (and goes to the state,
+//! which hands it to the waiter). The same holds for the generation an
+//! [`evict`](crate::Pool::evict) bumps.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use crate::clock::Stamp;
+use crate::conn::Conn;
+use crate::histogram::Histogram;
+use crate::stats::{Counters, Window};
+
+/// Numbers threads in the order they first reach a stash.
+static NEXT_THREAD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static THREAD: usize = NEXT_THREAD.fetch_add(1, Relaxed);
+}
+
+/// What a shard records in the state's place.
+#[derive(Debug)]
+struct Local<C> {
+    conn: Option<Conn<C>>,
+    /// Gets served from this shard (each a hit, a checkout and a reuse).
+    hits: u64,
+    last_get: Option<Stamp>,
+    hold: Histogram,
+    window: Window,
+}
+
+/// One shard, on cache lines of its own.
+#[derive(Debug)]
+#[repr(align(128))]
+struct Shard<C>(Mutex<Local<C>>);
+
+/// The result of a get from the stash.
+#[derive(Debug)]
+pub(crate) enum Take<C> {
+    /// A connection, counted as a hit and checked out.
+    Hit(Conn<C>),
+    /// A connection past its lifetime or evicted: the state must close it.
+    Stale(Conn<C>),
+    /// Nothing here (or the stash is closed).
+    Empty,
+}
+
+/// The result of a return to the stash.
+#[derive(Debug)]
+pub(crate) enum Put<C> {
+    /// Parked; its hold is recorded.
+    Stashed,
+    /// Parked; its hold is recorded; the connection it displaced goes back
+    /// to the state (as an unstash).
+    Displaced(Conn<C>),
+    /// Not taken: the state must check it in.
+    Refused(Conn<C>),
+}
+
+/// The shards, and the two facts they must check under their locks.
+#[derive(Debug)]
+pub(crate) struct Stash<C> {
+    open: AtomicBool,
+    generation: AtomicU64,
+    shards: Box<[Shard<C>]>,
+}
+
+impl<C> Stash<C> {
+    /// A closed stash with `shards` shards, whose windows start at `epoch`.
+    pub(crate) fn new(shards: usize, epoch: Stamp, window: Duration) -> Self {
+        Self {
+            open: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
+            shards: (0..shards.max(1))
+                .map(|_| {
+                    Shard(Mutex::new(Local {
+                        conn: None,
+                        hits: 0,
+                        last_get: None,
+                        hold: Histogram::default(),
+                        window: Window::new(epoch, window),
+                    }))
+                })
+                .collect(),
+        }
+    }
+
+    /// One shard per core the process may run on.
+    pub(crate) fn default_shards() -> usize {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(64))
+    }
+
+    /// This thread's shard. (A thread being torn down uses shard 0.)
+    #[inline]
+    fn mine(&self) -> usize {
+        THREAD.try_with(|t| *t).unwrap_or(0) % self.shards.len()
+    }
+
+    /// Opens or closes the stash. Called under the state's lock; a caller
+    /// that closes it must sweep it afterwards.
+    pub(crate) fn set_open(&self, open: bool) {
+        self.open.store(open, Relaxed);
+    }
+
+    /// Called under the state's lock, before the sweep that follows.
+    pub(crate) fn set_generation(&self, generation: u64) {
+        self.generation.store(generation, Relaxed);
+    }
+
+    /// Takes this thread's stashed connection, if the stash is open.
+    #[inline]
+    pub(crate) fn take(&self, now: Stamp) -> Take<C> {
+        self.take_at(self.mine(), now)
+    }
+
+    #[inline]
+    fn take_at(&self, shard: usize, now: Stamp) -> Take<C> {
+        let mut local = self.shards[shard].0.lock();
+        if !self.open.load(Relaxed) {
+            return Take::Empty;
+        }
+        let Some(mut conn) = local.conn.take() else {
+            return Take::Empty;
+        };
+        if conn.retire_at <= now || conn.generation != self.generation.load(Relaxed) {
+            return Take::Stale(conn);
+        }
+        local.hits += 1;
+        local.last_get = Some(now);
+        local.window.get(now, false);
+        conn.times_used += 1;
+        Take::Hit(conn)
+    }
+
+    /// Parks a returned connection, held for `held` nanoseconds, in this
+    /// thread's shard, if the stash is open and the connection may be
+    /// reused as it is.
+    #[inline]
+    pub(crate) fn put(&self, conn: Conn<C>, held: u64, now: Stamp) -> Put<C> {
+        self.put_at(self.mine(), conn, held, now)
+    }
+
+    #[inline]
+    fn put_at(&self, shard: usize, mut conn: Conn<C>, held: u64, now: Stamp) -> Put<C> {
+        let mut local = self.shards[shard].0.lock();
+        if !self.open.load(Relaxed)
+            || conn.overflow
+            || conn.retire_at <= now
+            || conn.generation != self.generation.load(Relaxed)
+        {
+            return Put::Refused(conn);
+        }
+        local.hold.record_nanos(held);
+        local.window.hold(now, held);
+        conn.last_used = now;
+        match local.conn.replace(conn) {
+            None => Put::Stashed,
+            Some(old) => Put::Displaced(old),
+        }
+    }
+
+    /// Takes every stashed connection out, into `out`.
+    pub(crate) fn take_all(&self, out: &mut Vec<Conn<C>>) {
+        for shard in &self.shards {
+            if let Some(conn) = shard.0.lock().conn.take() {
+                out.push(conn);
+            }
+        }
+    }
+
+    /// Moves what the shards recorded into the state's statistics.
+    pub(crate) fn drain_stats(
+        &self,
+        counters: &mut Counters,
+        hold: &mut Histogram,
+        window: &mut Window,
+        last_activity: &mut Stamp,
+        now: Stamp,
+    ) {
+        for shard in &self.shards {
+            let mut local = shard.0.lock();
+            let hits = std::mem::take(&mut local.hits);
+            counters.gets += hits;
+            counters.hits += hits;
+            counters.checkouts += hits;
+            counters.reused += hits;
+            if let Some(at) = local.last_get.take() {
+                *last_activity = (*last_activity).max(at);
+            }
+            if local.hold.count() > 0 {
+                hold.merge(&local.hold);
+                local.hold.clear();
+            }
+            local.window.drain_into(window, now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn(id: u64) -> Conn<u32> {
+        Conn::new(crate::conn::Record {
+            raw: 0,
+            id,
+            created_at: Stamp::ZERO,
+            last_used: Stamp::ZERO,
+            times_used: 1,
+            checked_at: Stamp::ZERO,
+            retire_at: Stamp::ZERO + Duration::from_secs(60),
+            generation: 0,
+            overflow: false,
+        })
+    }
+
+    fn stash() -> Stash<u32> {
+        let s = Stash::new(1, Stamp::ZERO, Duration::from_secs(60));
+        s.set_open(true);
+        s
+    }
+
+    #[test]
+    fn a_closed_stash_takes_and_gives_nothing() {
+        let s = Stash::new(1, Stamp::ZERO, Duration::from_secs(60));
+        assert!(matches!(s.put(conn(1), 5, Stamp::ZERO), Put::Refused(_)));
+        s.set_open(true);
+        assert!(matches!(s.put(conn(1), 5, Stamp::ZERO), Put::Stashed));
+        s.set_open(false);
+        assert!(matches!(s.take(Stamp::ZERO), Take::Empty));
+        let mut out = Vec::new();
+        s.take_all(&mut out);
+        assert_eq!(out.len(), 1, "a sweep still finds what was parked");
+    }
+
+    #[test]
+    fn the_last_returned_is_taken_first() {
+        let s = stash();
+        assert!(matches!(s.put(conn(1), 5, Stamp::ZERO), Put::Stashed));
+        match s.put(conn(2), 5, Stamp::ZERO) {
+            Put::Displaced(old) => assert_eq!(old.id, 1),
+            other => panic!("expected the first to be displaced, got {other:?}"),
+        }
+        match s.take(Stamp::ZERO) {
+            Take::Hit(c) => assert_eq!((c.id, c.times_used), (2, 2)),
+            other => panic!("expected a hit, got {other:?}"),
+        }
+        assert!(matches!(s.take(Stamp::ZERO), Take::Empty));
+    }
+
+    #[test]
+    fn stale_connections_are_refused_or_handed_back() {
+        let s = stash();
+        let late = Stamp::ZERO + Duration::from_secs(61);
+        assert!(matches!(s.put(conn(1), 5, late), Put::Refused(_)));
+        assert!(matches!(s.put(conn(1), 5, Stamp::ZERO), Put::Stashed));
+        assert!(matches!(s.take(late), Take::Stale(_)));
+        assert!(matches!(s.put(conn(2), 5, Stamp::ZERO), Put::Stashed));
+        s.set_generation(1);
+        assert!(matches!(s.take(Stamp::ZERO), Take::Stale(_)));
+        assert!(matches!(s.put(conn(3), 5, Stamp::ZERO), Put::Refused(_)));
+    }
+
+    #[test]
+    fn drained_statistics_count_each_hit_and_hold_once() {
+        let s = stash();
+        let t = Stamp::ZERO + Duration::from_secs(1);
+        assert!(matches!(s.put(conn(1), 1_000, t), Put::Stashed));
+        assert!(matches!(s.take(t), Take::Hit(_)));
+        let mut counters = Counters::default();
+        let mut hold = Histogram::default();
+        let mut window = Window::new(Stamp::ZERO, Duration::from_secs(60));
+        let mut last = Stamp::ZERO;
+        for _ in 0..2 {
+            s.drain_stats(&mut counters, &mut hold, &mut window, &mut last, t);
+        }
+        assert_eq!((counters.gets, counters.hits, counters.reused), (1, 1, 1));
+        assert_eq!(hold.count(), 1);
+        assert_eq!(hold.sum(), Duration::from_micros(1));
+        assert_eq!(last, t);
+    }
+
+    /// The stash inside the state: what the sweep, the queue and the
+    /// controls do with parked connections.
+    mod in_the_state {
+        use super::*;
+        use crate::config::PoolConfig;
+        use crate::state::{Checkout, CreateKind, Grant, State};
+        use std::sync::Arc;
+        use tokio::sync::oneshot;
+
+        type St = State<u32, std::io::Error>;
+        const T0: Stamp = Stamp::ZERO;
+
+        /// A state with two shards and `n` idle connections, its stash open.
+        fn state(n: usize) -> (St, Arc<Stash<u32>>) {
+            let cfg = PoolConfig {
+                max_size: n,
+                ..PoolConfig::default()
+            };
+            let mut st = St::with_shards(cfg, T0, 2);
+            for raw in 0..n {
+                assert!(st.reserve());
+                st.created(raw as u32, CreateKind::Regular, Duration::ZERO, T0);
+            }
+            let _ = st.take_aftermath();
+            let stash = st.stash();
+            (st, stash)
+        }
+
+        fn out(st: &mut St) -> Conn<u32> {
+            match st.checkout(T0, T0, true, || None) {
+                Checkout::Ready { conn, .. } => conn,
+                other => panic!("expected a connection, got {other:?}"),
+            }
+        }
+
+        #[test]
+        fn a_get_takes_what_another_thread_parked() {
+            let (mut st, stash) = state(1);
+            let conn = out(&mut st);
+            let id = conn.id;
+            assert!(matches!(stash.put_at(1, conn, 10, T0), Put::Stashed));
+            assert!(matches!(stash.take_at(0, T0), Take::Empty));
+            assert_eq!(out(&mut st).id, id, "the empty idle queue sweeps the stash");
+            let g = st.gauges();
+            assert_eq!((g.size, g.in_use, g.idle), (1, 1, 0));
+        }
+
+        #[test]
+        fn a_waiter_closes_the_stash_and_gets_what_was_parked() {
+            let (mut st, stash) = state(2);
+            let (a, b) = (out(&mut st), out(&mut st));
+            let a_id = a.id;
+            assert!(matches!(stash.put_at(1, a, 10, T0), Put::Stashed));
+            // Parked after this get's checkout found nothing, before it queued.
+            let (tx, mut rx) = oneshot::channel();
+            st.enqueue(tx, T0, T0, None, true, true, None);
+            let a = out_of(&mut rx);
+            assert_eq!(a.id, a_id);
+            // While anyone waits, returns pass the queue.
+            let (tx, mut rx) = oneshot::channel();
+            st.enqueue(tx, T0, T0, None, true, true, None);
+            let b = match stash.put_at(0, b, 10, T0) {
+                Put::Refused(b) => b,
+                other => panic!("a closed stash took a return: {other:?}"),
+            };
+            let b_id = b.id;
+            st.checkin(b, 10, T0, false);
+            assert!(matches!(rx.try_recv(), Ok(Grant::Conn(c)) if c.id == b_id));
+            // Nobody waits any more: the stash opens again.
+            let _ = st.take_aftermath();
+            assert!(matches!(stash.put_at(0, a, 10, T0), Put::Stashed));
+        }
+
+        fn out_of(rx: &mut oneshot::Receiver<Grant<u32, std::io::Error>>) -> Conn<u32> {
+            match rx.try_recv() {
+                Ok(Grant::Conn(c)) => c,
+                other => panic!("expected a connection, got {other:?}"),
+            }
+        }
+
+        #[test]
+        fn statistics_count_what_the_shards_served() {
+            let (mut st, stash) = state(1);
+            let conn = out(&mut st);
+            assert!(matches!(stash.put_at(1, conn, 1_000, T0), Put::Stashed));
+            let conn = match stash.take_at(1, T0) {
+                Take::Hit(c) => c,
+                other => panic!("expected a hit, got {other:?}"),
+            };
+            assert!(matches!(stash.put_at(1, conn, 3_000, T0), Put::Stashed));
+            st.sweep(T0);
+            let s = st.stats("t", T0);
+            assert_eq!((s.counters.gets, s.counters.hits), (2, 2));
+            assert_eq!((s.counters.checkouts, s.counters.reused), (2, 1));
+            assert_eq!(s.histograms.hold.count(), 2);
+            assert_eq!(s.histograms.hold.sum(), Duration::from_micros(4));
+            assert_eq!(s.histograms.acquire.count(), 2);
+            assert_eq!((s.gauges.in_use, s.gauges.idle), (0, 1));
+        }
+
+        #[test]
+        fn evict_pause_and_close_reach_parked_connections() {
+            let (mut st, stash) = state(2);
+            let conn = out(&mut st);
+            assert!(matches!(stash.put_at(1, conn, 10, T0), Put::Stashed));
+            st.evict(T0);
+            let dead = st.take_aftermath().expect("evicted connections").dead;
+            assert_eq!(dead.len(), 2, "the idle one and the parked one");
+            assert_eq!(st.gauges().size, 0);
+
+            let (mut st, stash) = state(1);
+            let conn = out(&mut st);
+            assert!(matches!(stash.put_at(1, conn, 10, T0), Put::Stashed));
+            st.set_paused(true, T0);
+            assert_eq!(st.gauges().idle, 1, "pausing takes parked connections back");
+            let conn = match st.checkout(T0, T0, true, || None) {
+                Checkout::Queue => {
+                    st.set_paused(false, T0);
+                    let _ = st.take_aftermath();
+                    out(&mut st)
+                }
+                other => panic!("a paused pool served a get: {other:?}"),
+            };
+            assert!(matches!(stash.put_at(0, conn, 10, T0), Put::Stashed));
+            st.close_pool(T0);
+            let dead = st.take_aftermath().expect("closed connections").dead;
+            assert_eq!(dead.len(), 1);
+            assert_eq!(dead[0].1, crate::stats::CloseReason::PoolClosed);
+        }
+    }
+}
