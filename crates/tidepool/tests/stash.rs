@@ -8,6 +8,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::{check_invariants, pool, quiet};
+use tidepool::PoolConfig;
 use tokio::runtime::{Builder, Runtime};
 
 fn runtime() -> Runtime {
@@ -18,10 +19,17 @@ fn runtime() -> Runtime {
         .expect("runtime")
 }
 
+/// No maintenance tick can rescue a connection stranded in a shard.
+fn no_maintenance(max_size: usize) -> PoolConfig {
+    let mut cfg = quiet(max_size);
+    cfg.maintenance_interval = Duration::from_secs(3600);
+    cfg
+}
+
 #[test]
 fn a_connection_returned_on_one_thread_serves_a_get_on_another() {
     let rt = runtime();
-    let (pool, knobs) = rt.block_on(async { pool(quiet(1)) });
+    let (pool, knobs) = rt.block_on(async { pool(no_maintenance(1)) });
     const ROUNDS: u64 = 20;
     for _ in 0..ROUNDS {
         // Each get runs on a new thread; the one connection is returned on
@@ -58,7 +66,7 @@ fn a_connection_returned_on_one_thread_serves_a_get_on_another() {
 #[test]
 fn a_return_on_another_thread_goes_to_the_waiter_first() {
     let rt = runtime();
-    let (pool, _) = rt.block_on(async { pool(quiet(1)) });
+    let (pool, _) = rt.block_on(async { pool(no_maintenance(1)) });
     // Park the connection in one thread's shard.
     thread::scope(|s| {
         s.spawn(|| rt.block_on(async { drop(pool.get().await.expect("get")) }));
@@ -83,7 +91,10 @@ fn a_return_on_another_thread_goes_to_the_waiter_first() {
         held_rx.recv().expect("held");
         s.spawn(|| {
             rt.block_on(async {
-                let _conn = pool.get().await.expect("waiter");
+                let _conn = pool
+                    .get_timeout(Duration::from_secs(5))
+                    .await
+                    .expect("the return reaches the waiter");
                 order.lock().unwrap().push("waiter");
             });
         });
@@ -99,4 +110,67 @@ fn a_return_on_another_thread_goes_to_the_waiter_first() {
     // asking again behind it.
     let c = pool.counters();
     assert_eq!((c.gets, c.waited), (4, 3));
+}
+
+#[test]
+fn many_threads_racing_lose_nothing_and_count_everything() {
+    let rt = runtime();
+    let (pool, knobs) = rt.block_on(async { pool(no_maintenance(2)) });
+    const THREADS: u64 = 4;
+    const TASKS: u64 = 4;
+    const GETS: u64 = 500;
+    thread::scope(|s| {
+        // OS threads (each its own shard index) and runtime tasks, all at
+        // once, with snapshots taken in the middle of it.
+        for t in 0..THREADS {
+            let (rt, pool) = (&rt, &pool);
+            s.spawn(move || {
+                rt.block_on(async {
+                    let tasks: Vec<_> = (0..TASKS)
+                        .map(|k| {
+                            let pool = pool.clone();
+                            tokio::spawn(async move {
+                                for i in 0..GETS {
+                                    let conn = pool
+                                        .get_timeout(Duration::from_secs(10))
+                                        .await
+                                        .expect("no connection is lost");
+                                    if (i + k + t) % 3 == 0 {
+                                        tokio::task::yield_now().await;
+                                    }
+                                    drop(conn);
+                                    if i % 97 == 0 {
+                                        let g = pool.gauges();
+                                        assert_eq!(g.idle + g.in_use, g.size, "{g:?}");
+                                    }
+                                }
+                            })
+                        })
+                        .collect();
+                    for task in tasks {
+                        task.await.expect("task");
+                    }
+                });
+            });
+        }
+    });
+    let total = THREADS * TASKS * GETS;
+    check_invariants(&pool);
+    let s = pool.stats();
+    assert_eq!((s.gauges.size, s.gauges.in_use, s.gauges.idle), (2, 0, 2));
+    assert_eq!(s.counters.gets, total);
+    assert_eq!(s.counters.checkouts, total);
+    // Nothing fails here: every get found a connection idle or queued.
+    assert_eq!(s.counters.hits + s.counters.waited, total);
+    assert_eq!(
+        s.histograms.hold.count(),
+        total,
+        "every return counted once"
+    );
+    assert_eq!(
+        s.histograms.acquire.count(),
+        total,
+        "every get counted once"
+    );
+    assert_eq!(knobs.connects.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
