@@ -385,7 +385,11 @@ impl<M: Manager> Pool<M> {
                 Step::Failed(e) => return Err(e),
                 Step::Wait(id, rx, deadline) => {
                     first_wait = false;
-                    match self.wait(id, rx, started, deadline).await? {
+                    // Boxed: the waiting future (a timer, a channel) is
+                    // the largest part of a get's state, and a hit never
+                    // needs it; unboxed it would grow every get() future,
+                    // and every task awaiting one, by its size.
+                    match Box::pin(self.wait(id, rx, started, deadline)).await? {
                         Grant::Conn(conn) => {
                             let got = shared.clock.now();
                             let validate = conn.needs_validation(&shared.cfg, got);
@@ -457,10 +461,11 @@ impl<M: Manager> Pool<M> {
         let conn = held.conn.as_mut()?;
         let mut since = now;
         if validate {
-            let outcome = timeout(
+            // Boxed for the same reason as the wait: most gets skip it.
+            let outcome = Box::pin(timeout(
                 shared.cfg.validation_timeout,
                 shared.manager.validate(&mut conn.raw),
-            )
+            ))
             .await;
             since = shared.clock.now();
             match outcome {
