@@ -330,6 +330,11 @@ impl Window {
         &mut self.slots[self.current_slot]
     }
 
+    /// When the current slot began.
+    fn slot_start(&self) -> Stamp {
+        self.epoch + Duration::from_nanos((u128::from(self.current) * self.slot_ns) as u64)
+    }
+
     /// Moves to the slot `now` falls in, clearing the slots skipped.
     #[cold]
     #[inline(never)]
@@ -372,8 +377,12 @@ impl Window {
     /// and length) and clears them.
     pub(crate) fn drain_into(&mut self, dst: &mut Window, now: Stamp) {
         debug_assert!(self.epoch == dst.epoch && self.slot_ns == dst.slot_ns);
-        self.slot(now);
-        dst.slot(now);
+        // Either window may already be in a later slot than `now` (stamped
+        // by a thread that read the clock later): bring both to the latest,
+        // so that slot `i` means the same interval in each.
+        let at = now.max(self.slot_start()).max(dst.slot_start());
+        self.slot(at);
+        dst.slot(at);
         for (d, s) in dst.slots.iter_mut().zip(&mut self.slots) {
             let s = std::mem::take(s);
             d.gets += s.gets;
@@ -432,6 +441,28 @@ mod tests {
         let mut d = Derived::default();
         w.derive(t0 + Duration::from_secs(200), &mut d);
         assert_eq!(d.recent_errors, 0);
+        assert_eq!(d.arrival_rate, 0.0);
+    }
+
+    #[test]
+    fn a_drained_window_adds_into_the_same_intervals() {
+        let t0 = Stamp::ZERO;
+        let mut shard = Window::new(t0, Duration::from_secs(60));
+        let mut pool = Window::new(t0, Duration::from_secs(60));
+        // The shard has moved one slot (10 s) further than the pool.
+        pool.get(t0 + Duration::from_secs(5), false);
+        shard.get(t0 + Duration::from_secs(15), false);
+        shard.drain_into(&mut pool, t0 + Duration::from_secs(6));
+        let mut d = Derived::default();
+        pool.derive(t0 + Duration::from_secs(19), &mut d);
+        assert!((d.arrival_rate - 2.0 / 19.0).abs() < 1e-9, "{}", d.arrival_rate);
+        // Each leaves the window when its own slot does: the pool's at
+        // 60 s, the shard's at 70 s.
+        let mut d = Derived::default();
+        pool.derive(t0 + Duration::from_secs(65), &mut d);
+        assert!((d.arrival_rate - 1.0 / 60.0).abs() < 1e-9, "{}", d.arrival_rate);
+        let mut d = Derived::default();
+        pool.derive(t0 + Duration::from_secs(75), &mut d);
         assert_eq!(d.arrival_rate, 0.0);
     }
 
