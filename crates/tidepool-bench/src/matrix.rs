@@ -126,15 +126,26 @@ pub const CONTENDERS: [Contender; 8] = [
     Contender::NoPool,
 ];
 
+/// The contenders in the order one cell runs them: [`CONTENDERS`] rotated
+/// by `turn`, so that no contender always runs first (the first one in a
+/// cell after a change of worker count finds the runtime's threads in
+/// another state, and the 4-worker cells, which take ~30 µs, feel it).
+fn running_order(turn: usize) -> impl Iterator<Item = Contender> {
+    let n = CONTENDERS.len();
+    (0..n).map(move |i| CONTENDERS[(turn + i) % n])
+}
+
 /// Runs the suite on `rt`, reporting progress through `progress`.
 pub fn run(rt: &Runtime, cfg: &MatrixConfig, progress: &mut dyn FnMut(&str)) -> MatrixResults {
     let mut cells: Vec<MatrixCell> = Vec::new();
     let mut failures: Vec<String> = Vec::new();
     let mut failed: Vec<(Contender, usize, usize)> = Vec::new();
+    let mut cell_no = 0;
     for rep in 0..cfg.reps {
         for &size in &cfg.pool_sizes {
             for &workers in &cfg.workers {
-                for contender in CONTENDERS {
+                cell_no += 1;
+                for contender in running_order(rep + cell_no) {
                     if !pools::selected(cfg.only.as_deref(), contender.name())
                         || contender == Contender::R2d2 && workers > R2D2_MAX_WORKERS
                         || failed.contains(&(contender, size, workers))
@@ -320,6 +331,22 @@ pub fn iterations_r2d2(pool_size: usize, workers: usize, iterations: usize) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_cell_runs_every_contender_once_and_the_first_rotates() {
+        let mut firsts = Vec::new();
+        for turn in 0..CONTENDERS.len() {
+            let order: Vec<Contender> = running_order(turn).collect();
+            let mut names: Vec<&str> = order.iter().map(|c| c.name()).collect();
+            names.sort_unstable();
+            let mut all: Vec<&str> = CONTENDERS.iter().map(|c| c.name()).collect();
+            all.sort_unstable();
+            assert_eq!(names, all);
+            firsts.push(order[0]);
+        }
+        assert_eq!(firsts.len(), CONTENDERS.len());
+        assert!(CONTENDERS.iter().all(|c| firsts.contains(c)), "{firsts:?}");
+    }
 
     #[test]
     fn every_contender_completes_a_small_cell() {

@@ -455,12 +455,20 @@ mod tests {
         shard.drain_into(&mut pool, t0 + Duration::from_secs(6));
         let mut d = Derived::default();
         pool.derive(t0 + Duration::from_secs(19), &mut d);
-        assert!((d.arrival_rate - 2.0 / 19.0).abs() < 1e-9, "{}", d.arrival_rate);
+        assert!(
+            (d.arrival_rate - 2.0 / 19.0).abs() < 1e-9,
+            "{}",
+            d.arrival_rate
+        );
         // Each leaves the window when its own slot does: the pool's at
         // 60 s, the shard's at 70 s.
         let mut d = Derived::default();
         pool.derive(t0 + Duration::from_secs(65), &mut d);
-        assert!((d.arrival_rate - 1.0 / 60.0).abs() < 1e-9, "{}", d.arrival_rate);
+        assert!(
+            (d.arrival_rate - 1.0 / 60.0).abs() < 1e-9,
+            "{}",
+            d.arrival_rate
+        );
         let mut d = Derived::default();
         pool.derive(t0 + Duration::from_secs(75), &mut d);
         assert_eq!(d.arrival_rate, 0.0);
