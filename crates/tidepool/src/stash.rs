@@ -3,11 +3,13 @@
 //! # Implementation notes
 //! The pool's state sits behind one lock, and under contention that lock's
 //! cache line, and every line the locked section touches, moves between cores
-//! on every get and every return. The stash keeps one idle connection per
-//! shard, a shard per thread (threads are numbered as they first use a pool,
-//! modulo the shard count): a return parks its connection in its thread's
-//! shard, the next get on that thread takes it back, and both touch only that
-//! shard's lock and lines, which stay in their core's cache.
+//! on every get and every return. The stash keeps one idle connection in each
+//! of its shards (one shard per core; a thread uses shard `n mod shards`,
+//! threads being numbered `n` in the order they first reach any pool's
+//! stash): a return parks its connection in its thread's shard, the next get
+//! on that thread takes it back, and both touch only that shard's lock and
+//! lines, which stay in their core's cache. (HikariCP's per-thread lists of
+//! recently used connections rest on the same observation.)
 //!
 //! From the state's point of view a stashed connection is still checked out:
 //! `in_use` and `size` count it, so no capacity is created for it or lost. The
