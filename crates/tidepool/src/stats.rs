@@ -296,6 +296,17 @@ struct Slot {
     overflow: u64,
 }
 
+impl Slot {
+    fn add(&mut self, other: &Slot) {
+        self.gets += other.gets;
+        self.waits += other.waits;
+        self.returns += other.returns;
+        self.hold_ns += other.hold_ns;
+        self.errors += other.errors;
+        self.overflow += other.overflow;
+    }
+}
+
 /// Counts over the recent `stats_window`, kept in six rotating slots.
 #[derive(Debug)]
 pub(crate) struct Window {
@@ -384,27 +395,17 @@ impl Window {
         self.slot(at);
         dst.slot(at);
         for (d, s) in dst.slots.iter_mut().zip(&mut self.slots) {
-            let s = std::mem::take(s);
-            d.gets += s.gets;
-            d.waits += s.waits;
-            d.returns += s.returns;
-            d.hold_ns += s.hold_ns;
-            d.errors += s.errors;
-            d.overflow += s.overflow;
+            d.add(&std::mem::take(s));
         }
     }
 
     /// Sums the window and fills the windowed fields of `d`.
     pub(crate) fn derive(&mut self, now: Stamp, d: &mut Derived) {
         self.slot(now);
-        let total = self.slots.iter().fold(Slot::default(), |a, s| Slot {
-            gets: a.gets + s.gets,
-            waits: a.waits + s.waits,
-            returns: a.returns + s.returns,
-            hold_ns: a.hold_ns + s.hold_ns,
-            errors: a.errors + s.errors,
-            overflow: a.overflow + s.overflow,
-        });
+        let mut total = Slot::default();
+        for s in &self.slots {
+            total.add(s);
+        }
         let full = Duration::from_nanos((self.slot_ns * SLOTS as u128) as u64);
         let span = now.saturating_duration_since(self.epoch).min(full);
         let secs = span.as_secs_f64();
