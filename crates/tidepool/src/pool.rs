@@ -524,26 +524,25 @@ impl<M: Manager> Pool<M> {
 
     /// Current sizes, without copying histograms.
     pub fn gauges(&self) -> Gauges {
-        self.snapshot(|st| st.gauges())
+        self.snapshot(|st, _| st.gauges())
     }
 
     /// Counters since start, without copying histograms.
     pub fn counters(&self) -> Counters {
-        self.snapshot(|st| st.counters())
+        self.snapshot(|st, _| st.counters())
     }
 
     /// A consistent snapshot of every statistic.
     pub fn stats(&self) -> Stats {
-        let now = self.shared.clock.now();
-        self.snapshot(|st| st.stats(&self.shared.name, now))
+        self.snapshot(|st, now| st.stats(&self.shared.name, now))
     }
 
-    /// Reads the state once the stash has been swept into it.
-    fn snapshot<R>(&self, read: impl FnOnce(&mut State<M::Connection, M::Error>) -> R) -> R {
+    /// Reads the state, as of now, once the stash has been swept into it.
+    fn snapshot<R>(&self, read: impl FnOnce(&mut State<M::Connection, M::Error>, Stamp) -> R) -> R {
         let now = self.shared.clock.now();
         self.shared.with_state(|st| {
             st.sweep(now);
-            read(st)
+            read(st, now)
         })
     }
 

@@ -14,7 +14,7 @@
 //! From the state's point of view a stashed connection is still checked out:
 //! `in_use` and `size` count it, so no capacity is created for it or lost. The
 //! shard keeps what the state would have recorded (hits, hold times, the
-//! rolling window); [`State::sweep`](crate::state::State) moves the
+//! rolling window); [`State::sweep`](crate::state::State::sweep) moves the
 //! connections back into the idle queue and adds the shards' statistics in
 //! before every snapshot, so statistics stay exact.
 //!
@@ -120,6 +120,13 @@ impl<C> Stash<C> {
     #[inline]
     fn mine(&self) -> usize {
         THREAD.try_with(|t| *t).unwrap_or(0) % self.shards.len()
+    }
+
+    /// Whether gets and returns may use the stash (written only under the
+    /// state's lock).
+    #[inline]
+    pub(crate) fn is_open(&self) -> bool {
+        self.open.load(Relaxed)
     }
 
     /// Opens or closes the stash. Called under the state's lock; a caller

@@ -142,7 +142,6 @@ pub(crate) struct State<C, E> {
     orders: Vec<CreateOrder>,
     /// Connections parked per thread; counted here as in use.
     stash: Arc<Stash<C>>,
-    stash_open: bool,
 }
 
 impl<C, E> State<C, E> {
@@ -176,7 +175,6 @@ impl<C, E> State<C, E> {
             dead: Vec::new(),
             orders: Vec::new(),
             stash: Arc::new(Stash::new(shards, now, cfg.stats_window)),
-            stash_open: false,
             cfg,
         }
     }
@@ -200,8 +198,7 @@ impl<C, E> State<C, E> {
 
     /// Closes the stash and takes back what it holds.
     fn shut_stash(&mut self, now: Stamp) {
-        if self.stash_open {
-            self.stash_open = false;
+        if self.stash.is_open() {
             self.stash.set_open(false);
             self.sweep_conns(now);
         }
@@ -234,21 +231,15 @@ impl<C, E> State<C, E> {
     /// counted as in use.
     pub(crate) fn unstash(&mut self, conn: Conn<C>, now: Stamp) {
         self.in_use -= 1;
-        match self.retire_reason(&conn, now) {
-            Some(reason) => {
-                self.close(conn, reason);
-                self.plan_creates(now);
-            }
-            None => self.place(conn, now),
-        }
+        let reason = self.retire_reason(&conn, now);
+        self.close_or_place(conn, reason, now);
     }
 
     /// Takes the side effects accumulated so far; `None` when there are
     /// none (nearly always, and then nothing is moved).
     #[inline]
     pub(crate) fn take_aftermath(&mut self) -> Option<Aftermath<C>> {
-        if !self.stash_open && self.stash_wanted() {
-            self.stash_open = true;
+        if !self.stash.is_open() && self.stash_wanted() {
             self.stash.set_open(true);
         }
         let emptied = self.closed && self.size == 0;
@@ -359,7 +350,7 @@ impl<C, E> State<C, E> {
             return Checkout::Queue;
         }
         let mut retired = false;
-        if self.idle.is_empty() && self.stash_open {
+        if self.idle.is_empty() && self.stash.is_open() {
             // Whatever other threads parked is idle too.
             self.sweep_conns(now);
         }
@@ -481,13 +472,8 @@ impl<C, E> State<C, E> {
         if self.leaks.is_some() {
             self.untrack_leak(conn.id, now);
         }
-        match reason.or_else(|| self.retire_reason(&conn, now)) {
-            Some(reason) => {
-                self.close(conn, reason);
-                self.plan_creates(now);
-            }
-            None => self.place(conn, now),
-        }
+        let reason = reason.or_else(|| self.retire_reason(&conn, now));
+        self.close_or_place(conn, reason, now);
     }
 
     /// A checkout failed validation or `before_checkout`, or was dropped
@@ -537,13 +523,7 @@ impl<C, E> State<C, E> {
         } else {
             self.retire_reason(&conn, now)
         };
-        match reason {
-            Some(reason) => {
-                self.close(conn, reason);
-                self.plan_creates(now);
-            }
-            None => self.place(conn, now),
-        }
+        self.close_or_place(conn, reason, now);
     }
 
     /// A reset that ran after a return finished; `ok` is its outcome.
@@ -556,13 +536,7 @@ impl<C, E> State<C, E> {
         } else {
             Some(CloseReason::Error)
         };
-        match reason {
-            Some(reason) => {
-                self.close(conn, reason);
-                self.plan_creates(now);
-            }
-            None => self.place(conn, now),
-        }
+        self.close_or_place(conn, reason, now);
     }
 
     /// Records a return whose connection must be reset first: the hold is
@@ -584,6 +558,18 @@ impl<C, E> State<C, E> {
         self.end_hold(conn.id, held, now);
         self.counters.detached += 1;
         self.plan_creates(now);
+    }
+
+    /// Closes `conn` for `reason` (and plans a replacement), or, with no
+    /// reason, hands it on as [`place`](Self::place) does.
+    fn close_or_place(&mut self, conn: Conn<C>, reason: Option<CloseReason>, now: Stamp) {
+        match reason {
+            Some(reason) => {
+                self.close(conn, reason);
+                self.plan_creates(now);
+            }
+            None => self.place(conn, now),
+        }
     }
 
     /// Hands `conn` to the oldest waiter or puts it in the idle queue.
@@ -660,7 +646,7 @@ impl<C, E> State<C, E> {
                 next += 1;
             }
         }
-        if self.stash_open && self.idle.len() + self.pending < self.cfg.min_idle {
+        if self.stash.is_open() && self.idle.len() + self.pending < self.cfg.min_idle {
             // Parked connections are idle: count them before opening more.
             self.sweep_conns(now);
         }
@@ -928,13 +914,8 @@ impl<C, E> State<C, E> {
             return;
         }
         conn.checked_at = now;
-        match self.retire_reason(&conn, now) {
-            Some(reason) => {
-                self.close(conn, reason);
-                self.plan_creates(now);
-            }
-            None => self.place(conn, now),
-        }
+        let reason = self.retire_reason(&conn, now);
+        self.close_or_place(conn, reason, now);
     }
 
     pub(crate) fn gauges(&self) -> Gauges {
