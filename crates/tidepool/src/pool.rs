@@ -195,6 +195,67 @@ impl<M: Manager> Drop for Preparing<'_, M> {
     }
 }
 
+impl<M: Manager> Preparing<'_, M> {
+    fn needs_validation(&self, now: Stamp) -> bool {
+        self.conn
+            .as_ref()
+            .is_some_and(|conn| conn.needs_validation(&self.shared.cfg, now))
+    }
+
+    /// Pings the connection: when it answered, or `None` if it failed (it
+    /// is then closed).
+    async fn validate(&mut self) -> Option<Stamp> {
+        let shared = self.shared;
+        let conn = self.conn.as_mut()?;
+        let outcome = timeout(
+            shared.cfg.validation_timeout,
+            shared.manager.validate(&mut conn.raw),
+        )
+        .await;
+        let now = shared.clock.now();
+        match outcome {
+            Ok(Ok(())) => {
+                conn.checked_at = now;
+                return Some(now);
+            }
+            Ok(Err(e)) => {
+                tracing::info!(pool = %shared.name, connection = conn.id, error = %e, "validation failed");
+            }
+            Err(_) => {
+                tracing::info!(pool = %shared.name, connection = conn.id, "validation timed out");
+            }
+        }
+        self.reject(CloseReason::FailedValidation);
+        None
+    }
+
+    /// Runs the manager's `before_checkout` hook for a checkout that began
+    /// at `since`; `false` if it failed (the connection is then closed).
+    async fn before_checkout(&mut self, since: Stamp) -> bool {
+        let shared = self.shared;
+        let Some(conn) = self.conn.as_mut() else {
+            return false;
+        };
+        let info = conn.info(since, since);
+        match shared.manager.before_checkout(&mut conn.raw, &info).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::info!(pool = %shared.name, connection = info.id, error = %e, "before_checkout failed");
+                self.reject(CloseReason::Error);
+                false
+            }
+        }
+    }
+
+    /// Closes a connection that could not be handed out.
+    fn reject(&mut self, reason: CloseReason) {
+        if let Some(conn) = self.conn.take() {
+            let shared = self.shared;
+            shared.with_state(|st| st.reject_checkout(conn, reason, shared.clock.now()));
+        }
+    }
+}
+
 /// A queued `get()`; leaves the queue (or gives back what it was sent) when
 /// dropped.
 struct Waiting<'a, M: Manager> {
@@ -221,8 +282,23 @@ impl<M: Manager> Drop for Waiting<'_, M> {
     }
 }
 
+/// Where one get stands between its attempts.
+struct Attempt {
+    wait: Duration,
+    location: &'static Location<'static>,
+    no_wait: bool,
+    started: Stamp,
+    /// No attempt has been counted yet.
+    first: bool,
+    /// It has not queued yet.
+    first_wait: bool,
+    deadline: Option<Instant>,
+}
+
+/// The outcome of one locked attempt.
 enum Step<C, E> {
-    Ready(Conn<C>, bool),
+    /// A connection, checked out at the stamp given.
+    Ready(Conn<C>, Stamp),
     Wait(u64, oneshot::Receiver<Grant<C, E>>, Instant),
     Failed(PoolError<E>),
 }
@@ -330,82 +406,120 @@ impl<M: Manager> Pool<M> {
     ) -> Result<Pooled<'_, M>, PoolError<M::Error>> {
         let shared = &self.shared;
         let started = shared.clock.now();
-        let leak_detection = shared.cfg.leak_detection_threshold.is_some();
-        let mut first = true;
-        match shared.stash.take(started) {
+        let mut attempt = Attempt {
+            wait,
+            location,
+            no_wait,
+            started,
+            first: true,
+            first_wait: true,
+            deadline: None,
+        };
+        // What this thread parked on its last return comes first.
+        let mut parked = match shared.stash.take(started) {
             Take::Hit(conn) => {
-                first = false;
-                let validate = conn.needs_validation(&shared.cfg, started);
-                if let Some(guard) = self.prepare(conn, validate, started).await {
-                    return Ok(guard);
+                attempt.first = false;
+                Some(conn)
+            }
+            Take::Stale(conn) => {
+                shared.with_state(|st| st.unstash(conn, started));
+                None
+            }
+            Take::Empty => None,
+        };
+        loop {
+            let (conn, since) = match parked.take() {
+                Some(conn) => (conn, started),
+                None => match self.checkout(&mut attempt) {
+                    Step::Ready(conn, now) => (conn, now),
+                    Step::Failed(e) => return Err(e),
+                    Step::Wait(id, rx, deadline) => {
+                        // Boxed: the waiting future (a timer, a channel) is
+                        // the largest part of a get's state, and a hit never
+                        // needs it; unboxed it would grow every get() future,
+                        // and every task awaiting one, by its size.
+                        match Box::pin(self.wait(id, rx, started, deadline)).await? {
+                            Grant::Conn(conn) => (conn, shared.clock.now()),
+                            Grant::Failed { attempts, error } => {
+                                return Err(PoolError::Connect { attempts, error });
+                            }
+                            Grant::Closed => return Err(PoolError::Closed),
+                        }
+                    }
+                },
+            };
+            // Prepared here rather than in a function of its own: on a hit
+            // a nested future's setup, teardown and hand-back of the guard
+            // cost as much as the rest of the get.
+            let mut held = Preparing {
+                shared,
+                conn: Some(conn),
+            };
+            let mut since = since;
+            if held.needs_validation(since) {
+                // Boxed for the same reason as the wait: most gets skip it.
+                match Box::pin(held.validate()).await {
+                    Some(checked) => since = checked,
+                    None => continue,
                 }
             }
-            Take::Stale(conn) => shared.with_state(|st| st.unstash(conn, started)),
-            Take::Empty => {}
+            if held.before_checkout(since).await {
+                if let Some(conn) = held.conn.take() {
+                    return Ok(Pooled::new(self, conn, since));
+                }
+            }
         }
-        let mut first_wait = true;
-        let mut deadline = None;
-        loop {
-            let now = if first { started } else { shared.clock.now() };
-            let mut caller = leak_detection.then(|| Caller {
-                location,
+    }
+
+    /// One locked attempt at a connection: an idle one, or a place in the
+    /// queue (or an error).
+    fn checkout(&self, attempt: &mut Attempt) -> Step<M::Connection, M::Error> {
+        let shared = &self.shared;
+        let now = if attempt.first {
+            attempt.started
+        } else {
+            shared.clock.now()
+        };
+        let mut caller = shared
+            .cfg
+            .leak_detection_threshold
+            .is_some()
+            .then(|| Caller {
+                location: attempt.location,
                 backtrace: Some(Box::new(Backtrace::force_capture())),
             });
-            let (step, after) = {
-                let mut st = shared.lock();
-                let step = match st.checkout(now, started, first, || caller.take()) {
-                    Checkout::Ready { conn, validate } => Step::Ready(conn, validate),
-                    Checkout::Closed => Step::Failed(PoolError::Closed),
-                    Checkout::Queue if no_wait => {
-                        st.none_idle();
-                        Step::Failed(PoolError::NoneIdle)
-                    }
-                    Checkout::Queue => {
-                        let deadline = *deadline
-                            .get_or_insert_with(|| shared.clock.instant_after(started, wait));
-                        let (tx, rx) = oneshot::channel();
-                        let id = st.enqueue(
-                            tx,
-                            now,
-                            started,
-                            Some(deadline),
-                            first_wait,
-                            first,
-                            caller.take(),
-                        );
-                        Step::Wait(id, rx, deadline)
-                    }
-                };
-                (step, st.take_aftermath())
-            };
-            shared.finish(after);
-            first = false;
-            let (conn, validate, since) = match step {
-                Step::Ready(conn, validate) => (conn, validate, now),
-                Step::Failed(e) => return Err(e),
-                Step::Wait(id, rx, deadline) => {
-                    first_wait = false;
-                    // Boxed: the waiting future (a timer, a channel) is
-                    // the largest part of a get's state, and a hit never
-                    // needs it; unboxed it would grow every get() future,
-                    // and every task awaiting one, by its size.
-                    match Box::pin(self.wait(id, rx, started, deadline)).await? {
-                        Grant::Conn(conn) => {
-                            let got = shared.clock.now();
-                            let validate = conn.needs_validation(&shared.cfg, got);
-                            (conn, validate, got)
-                        }
-                        Grant::Failed { attempts, error } => {
-                            return Err(PoolError::Connect { attempts, error });
-                        }
-                        Grant::Closed => return Err(PoolError::Closed),
-                    }
+        let (step, after) = {
+            let mut st = shared.lock();
+            let step = match st.checkout(now, attempt.started, attempt.first, || caller.take()) {
+                Checkout::Ready(conn) => Step::Ready(conn, now),
+                Checkout::Closed => Step::Failed(PoolError::Closed),
+                Checkout::Queue if attempt.no_wait => {
+                    st.none_idle();
+                    Step::Failed(PoolError::NoneIdle)
+                }
+                Checkout::Queue => {
+                    let deadline = *attempt.deadline.get_or_insert_with(|| {
+                        shared.clock.instant_after(attempt.started, attempt.wait)
+                    });
+                    let (tx, rx) = oneshot::channel();
+                    let id = st.enqueue(
+                        tx,
+                        now,
+                        attempt.started,
+                        Some(deadline),
+                        attempt.first_wait,
+                        attempt.first,
+                        caller.take(),
+                    );
+                    attempt.first_wait = false;
+                    Step::Wait(id, rx, deadline)
                 }
             };
-            if let Some(guard) = self.prepare(conn, validate, since).await {
-                return Ok(guard);
-            }
-        }
+            (step, st.take_aftermath())
+        };
+        shared.finish(after);
+        attempt.first = false;
+        step
     }
 
     async fn wait(
@@ -443,58 +557,6 @@ impl<M: Manager> Pool<M> {
                 Ok(rx.try_recv().unwrap_or(Grant::Closed))
             }
         })
-    }
-
-    /// Validates and prepares a checked-out connection; `None` if it was
-    /// rejected (and closed), so the caller tries again.
-    async fn prepare(
-        &self,
-        conn: Conn<M::Connection>,
-        validate: bool,
-        now: Stamp,
-    ) -> Option<Pooled<'_, M>> {
-        let shared = &self.shared;
-        let mut held = Preparing {
-            shared,
-            conn: Some(conn),
-        };
-        let conn = held.conn.as_mut()?;
-        let mut since = now;
-        if validate {
-            // Boxed for the same reason as the wait: most gets skip it.
-            let outcome = Box::pin(timeout(
-                shared.cfg.validation_timeout,
-                shared.manager.validate(&mut conn.raw),
-            ))
-            .await;
-            since = shared.clock.now();
-            match outcome {
-                Ok(Ok(())) => conn.checked_at = since,
-                Ok(Err(e)) => {
-                    tracing::info!(pool = %shared.name, connection = conn.id, error = %e, "validation failed");
-                    return self.reject(&mut held, CloseReason::FailedValidation);
-                }
-                Err(_) => {
-                    tracing::info!(pool = %shared.name, connection = conn.id, "validation timed out");
-                    return self.reject(&mut held, CloseReason::FailedValidation);
-                }
-            }
-        }
-        let info = conn.info(since, since);
-        if let Err(e) = shared.manager.before_checkout(&mut conn.raw, &info).await {
-            tracing::info!(pool = %shared.name, connection = info.id, error = %e, "before_checkout failed");
-            return self.reject(&mut held, CloseReason::Error);
-        }
-        let conn = held.conn.take()?;
-        Some(Pooled::new(self, conn, since))
-    }
-
-    fn reject(&self, held: &mut Preparing<'_, M>, reason: CloseReason) -> Option<Pooled<'_, M>> {
-        if let Some(conn) = held.conn.take() {
-            self.shared
-                .with_state(|st| st.reject_checkout(conn, reason, self.shared.clock.now()));
-        }
-        None
     }
 
     /// Opens a connection through the manager that bypasses the pool: it is

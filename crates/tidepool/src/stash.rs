@@ -4,12 +4,18 @@
 //! The pool's state sits behind one lock, and under contention that lock's
 //! cache line, and every line the locked section touches, moves between cores
 //! on every get and every return. The stash keeps one idle connection in each
-//! of its shards (one shard per core; a thread uses shard `n mod shards`,
-//! threads being numbered `n` in the order they first reach any pool's
-//! stash): a return parks its connection in its thread's shard, the next get
-//! on that thread takes it back, and both touch only that shard's lock and
-//! lines, which stay in their core's cache. (HikariCP's per-thread lists of
-//! recently used connections rest on the same observation.)
+//! of its shards (one shard per core, rounded up to a power of two; a thread
+//! uses shard `n mod shards`, a mask, threads being numbered `n` in the
+//! order they first reach any pool's stash): a return parks its connection
+//! in its thread's shard, the next get on that thread takes it back, and
+//! both touch only that shard's lock and lines, which stay in their core's
+//! cache. (HikariCP's per-thread lists of recently used connections rest on
+//! the same observation.)
+//!
+//! Gets and returns only ever *try* a shard's spin lock, and go to the state
+//! when it is held (by a sweep, or by another thread on the same shard): no
+//! one on the hot path waits for a shard, and taking and releasing one costs
+//! one locked instruction and a plain store.
 //!
 //! From the state's point of view a stashed connection is still checked out:
 //! `in_use` and `size` count it, so no capacity is created for it or lost. The
@@ -27,10 +33,11 @@
 //! which hands it to the waiter). The same holds for the generation an
 //! [`evict`](crate::Pool::evict) bumps.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use spin::mutex::{SpinMutex, SpinMutexGuard};
 
 use crate::clock::Stamp;
 use crate::conn::Conn;
@@ -40,8 +47,28 @@ use crate::stats::{Counters, Window};
 /// Numbers threads in the order they first reach a stash.
 static NEXT_THREAD: AtomicUsize = AtomicUsize::new(0);
 
+/// A thread not yet numbered.
+const UNNUMBERED: usize = usize::MAX;
+
 thread_local! {
-    static THREAD: usize = NEXT_THREAD.fetch_add(1, Relaxed);
+    // Const-initialised: reading it is one load, with no lazy-init check.
+    static THREAD: Cell<usize> = const { Cell::new(UNNUMBERED) };
+}
+
+/// This thread's number (a thread being torn down gets 0).
+#[inline]
+fn thread_number() -> usize {
+    THREAD
+        .try_with(|t| {
+            let n = t.get();
+            if n != UNNUMBERED {
+                return n;
+            }
+            let n = NEXT_THREAD.fetch_add(1, Relaxed);
+            t.set(n);
+            n
+        })
+        .unwrap_or(0)
 }
 
 /// What a shard records in the state's place.
@@ -56,9 +83,31 @@ struct Local<C> {
 }
 
 /// One shard, on cache lines of its own.
+///
+/// Its lock is a spin lock, which a release leaves with a plain store where
+/// a parking mutex pays a second locked instruction. Gets and returns only
+/// try it; only a sweep or a drain waits, for a section a few instructions
+/// long.
 #[derive(Debug)]
 #[repr(align(128))]
-struct Shard<C>(Mutex<Local<C>>);
+struct Shard<C>(SpinMutex<Local<C>>);
+
+impl<C> Shard<C> {
+    /// Locks the shard for a sweep or a drain, waiting out the get or return
+    /// that holds it (yielding the core, in case its thread was preempted
+    /// mid-section).
+    fn wait_lock(&self) -> SpinMutexGuard<'_, Local<C>> {
+        loop {
+            if let Some(local) = self.0.try_lock() {
+                return local;
+            }
+            for _ in 0..32 {
+                std::hint::spin_loop();
+            }
+            std::thread::yield_now();
+        }
+    }
+}
 
 /// The result of a get from the stash.
 #[derive(Debug)]
@@ -89,17 +138,23 @@ pub(crate) struct Stash<C> {
     open: AtomicBool,
     generation: AtomicU64,
     shards: Box<[Shard<C>]>,
+    /// `shards.len() - 1`; the length is a power of two, so that picking a
+    /// shard is a mask, not a division.
+    mask: usize,
 }
 
 impl<C> Stash<C> {
-    /// A closed stash with `shards` shards, whose windows start at `epoch`.
+    /// A closed stash with `shards` shards (rounded up to a power of two),
+    /// whose windows start at `epoch`.
     pub(crate) fn new(shards: usize, epoch: Stamp, window: Duration) -> Self {
+        let shards = shards.max(1).next_power_of_two();
         Self {
             open: AtomicBool::new(false),
             generation: AtomicU64::new(0),
-            shards: (0..shards.max(1))
+            mask: shards - 1,
+            shards: (0..shards)
                 .map(|_| {
-                    Shard(Mutex::new(Local {
+                    Shard(SpinMutex::new(Local {
                         conn: None,
                         hits: 0,
                         last_get: None,
@@ -116,10 +171,10 @@ impl<C> Stash<C> {
         std::thread::available_parallelism().map_or(1, |n| n.get().min(64))
     }
 
-    /// This thread's shard. (A thread being torn down uses shard 0.)
+    /// This thread's shard.
     #[inline]
     fn mine(&self) -> usize {
-        THREAD.try_with(|t| *t).unwrap_or(0) % self.shards.len()
+        thread_number() & self.mask
     }
 
     /// Whether gets and returns may use the stash (written only under the
@@ -148,7 +203,9 @@ impl<C> Stash<C> {
 
     #[inline]
     fn take_at(&self, shard: usize, now: Stamp) -> Take<C> {
-        let mut local = self.shards[shard].0.lock();
+        let Some(mut local) = self.shards[shard].0.try_lock() else {
+            return Take::Empty;
+        };
         if !self.open.load(Relaxed) {
             return Take::Empty;
         }
@@ -175,7 +232,9 @@ impl<C> Stash<C> {
 
     #[inline]
     fn put_at(&self, shard: usize, mut conn: Conn<C>, held: u64, now: Stamp) -> Put<C> {
-        let mut local = self.shards[shard].0.lock();
+        let Some(mut local) = self.shards[shard].0.try_lock() else {
+            return Put::Refused(conn);
+        };
         if !self.open.load(Relaxed)
             || conn.overflow
             || conn.retire_at <= now
@@ -195,7 +254,7 @@ impl<C> Stash<C> {
     /// Takes every stashed connection out, into `out`.
     pub(crate) fn take_all(&self, out: &mut Vec<Conn<C>>) {
         for shard in &self.shards {
-            if let Some(conn) = shard.0.lock().conn.take() {
+            if let Some(conn) = shard.wait_lock().conn.take() {
                 out.push(conn);
             }
         }
@@ -211,7 +270,7 @@ impl<C> Stash<C> {
         now: Stamp,
     ) {
         for shard in &self.shards {
-            let mut local = shard.0.lock();
+            let mut local = shard.wait_lock();
             let hits = std::mem::take(&mut local.hits);
             counters.gets += hits;
             counters.hits += hits;
@@ -295,6 +354,31 @@ mod tests {
     }
 
     #[test]
+    fn a_locked_shard_sends_gets_and_returns_to_the_state() {
+        let s = stash();
+        assert!(matches!(s.put_at(0, conn(1), 5, Stamp::ZERO), Put::Stashed));
+        {
+            // A sweep holds the shard: neither side waits for it.
+            let _sweeping = s.shards[0].wait_lock();
+            assert!(matches!(s.take_at(0, Stamp::ZERO), Take::Empty));
+            match s.put_at(0, conn(2), 5, Stamp::ZERO) {
+                Put::Refused(c) => assert_eq!(c.id, 2),
+                other => panic!("expected a refusal, got {other:?}"),
+            }
+        }
+        assert!(matches!(s.take_at(0, Stamp::ZERO), Take::Hit(c) if c.id == 1));
+    }
+
+    #[test]
+    fn shards_round_up_to_a_power_of_two() {
+        for (asked, made) in [(0, 1), (1, 1), (2, 2), (3, 4), (6, 8), (64, 64)] {
+            let s = Stash::<u32>::new(asked, Stamp::ZERO, Duration::from_secs(60));
+            assert_eq!((s.shards.len(), s.mask), (made, made - 1), "{asked} shards");
+            assert!(s.mine() < made);
+        }
+    }
+
+    #[test]
     fn drained_statistics_count_each_hit_and_hold_once() {
         let s = stash();
         let t = Stamp::ZERO + Duration::from_secs(1);
@@ -343,7 +427,7 @@ mod tests {
 
         fn out(st: &mut St) -> Conn<u32> {
             match st.checkout(T0, T0, true, || None) {
-                Checkout::Ready { conn, .. } => conn,
+                Checkout::Ready(conn) => conn,
                 other => panic!("expected a connection, got {other:?}"),
             }
         }

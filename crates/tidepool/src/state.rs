@@ -102,8 +102,8 @@ pub(crate) struct Aftermath<C> {
 /// The result of trying to check out without waiting.
 #[derive(Debug)]
 pub(crate) enum Checkout<C> {
-    /// An idle connection; `validate` says whether to ping it first.
-    Ready { conn: Conn<C>, validate: bool },
+    /// An idle connection, checked out.
+    Ready(Conn<C>),
     /// Nothing idle (or waiters ahead, or paused): queue up.
     Queue,
     /// The pool is closed.
@@ -372,14 +372,13 @@ impl<C, E> State<C, E> {
                     .record(now.saturating_duration_since(started));
             }
             self.mark_checked_out(&mut conn);
-            let validate = conn.needs_validation(&self.cfg, now);
             if self.leaks.is_some() {
                 self.track_leak(conn.id, caller(), now);
             }
             if retired {
                 self.plan_creates(now);
             }
-            return Checkout::Ready { conn, validate };
+            return Checkout::Ready(conn);
         }
         if retired {
             self.plan_creates(now);
@@ -1096,7 +1095,7 @@ mod tests {
             st.pending += 1;
             st.created(raw, CreateKind::Regular, Duration::ZERO, now);
         }
-        let Checkout::Ready { conn, .. } = st.checkout(now, now, true, || None) else {
+        let Checkout::Ready(conn) = st.checkout(now, now, true, || None) else {
             panic!("idle connection expected")
         };
         st.evict(now);
