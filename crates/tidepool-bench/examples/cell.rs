@@ -1,0 +1,65 @@
+//! Runs one cell of the contention matrix for one contender, over and over,
+//! for a profiler (`perf record`, `valgrind --tool=callgrind`) to watch.
+//!
+//! ```text
+//! cargo run --release -p tidepool-bench --example cell -- qp 4 16 [iterations] [rounds]
+//! ```
+//! Arguments: the contender's name as in the report, the pool size, the
+//! workers, iterations per round (2000 by default) and rounds (5). Each
+//! round prints the median, minimum and maximum iteration time.
+#![allow(clippy::print_stdout)]
+
+use std::time::Duration;
+
+use tidepool_bench::matrix;
+use tidepool_bench::pools::Contender;
+
+const CONTENDERS: [Contender; 8] = [
+    Contender::Tidepool,
+    Contender::Deadpool,
+    Contender::Bb8,
+    Contender::Qp,
+    Contender::Mobc,
+    Contender::R2d2,
+    Contender::NoPool,
+    Contender::FifoFloor,
+];
+
+fn arg(args: &[String], i: usize, default: usize) -> Result<usize, String> {
+    args.get(i).map_or(Ok(default), |a| {
+        a.parse()
+            .map_err(|_| format!("argument {i} ({a:?}) is not a whole number"))
+    })
+}
+
+fn main() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let name = args.first().map_or("tidepool", String::as_str);
+    let contender = CONTENDERS
+        .into_iter()
+        .find(|c| c.name() == name)
+        .ok_or_else(|| {
+            let names: Vec<_> = CONTENDERS.iter().map(|c| c.name()).collect();
+            format!("unknown contender {name:?}; one of {names:?}")
+        })?;
+    let pool_size = arg(&args, 1, 4)?;
+    let workers = arg(&args, 2, 16)?;
+    let iterations = arg(&args, 3, 2000)?.max(1);
+    let rounds = arg(&args, 4, 5)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))?;
+    for round in 0..rounds {
+        let mut times = matrix::measure(&rt, contender, pool_size, workers, iterations)?;
+        times.sort();
+        let us = |d: Duration| d.as_secs_f64() * 1e6;
+        println!(
+            "round {round}: {name} size {pool_size} workers {workers}: median {:.1} µs (min {:.1}, max {:.1})",
+            us(times[times.len() / 2]),
+            us(times[0]),
+            us(times[times.len() - 1]),
+        );
+    }
+    Ok(())
+}
