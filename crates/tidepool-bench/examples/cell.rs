@@ -4,9 +4,11 @@
 //! ```text
 //! cargo run --release -p tidepool-bench --example cell -- qp 4 16 [iterations] [rounds]
 //! ```
-//! Arguments: the contender's name as in the report, the pool size, the
-//! workers, iterations per round (2000 by default) and rounds (5). Each
-//! round prints the median, minimum and maximum iteration time.
+//! Arguments: the contenders' names as in the report (comma-separated: each
+//! round runs them in turn, in one process, as the matrix does), the pool
+//! size, the workers, iterations per round (2000 by default) and rounds (5).
+//! Each round prints each contender's median, minimum and maximum iteration
+//! time.
 #![allow(clippy::print_stdout)]
 
 use std::time::Duration;
@@ -34,14 +36,19 @@ fn arg(args: &[String], i: usize, default: usize) -> Result<usize, String> {
 
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let name = args.first().map_or("tidepool", String::as_str);
-    let contender = CONTENDERS
-        .into_iter()
-        .find(|c| c.name() == name)
-        .ok_or_else(|| {
-            let names: Vec<_> = CONTENDERS.iter().map(|c| c.name()).collect();
-            format!("unknown contender {name:?}; one of {names:?}")
-        })?;
+    let names = args.first().map_or("tidepool", String::as_str);
+    let contenders = names
+        .split(',')
+        .map(|name| {
+            CONTENDERS
+                .into_iter()
+                .find(|c| c.name() == name)
+                .ok_or_else(|| {
+                    let known: Vec<_> = CONTENDERS.iter().map(|c| c.name()).collect();
+                    format!("unknown contender {name:?}; one of {known:?}")
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let pool_size = arg(&args, 1, 4)?;
     let workers = arg(&args, 2, 16)?;
     let iterations = arg(&args, 3, 2000)?.max(1);
@@ -51,15 +58,18 @@ fn main() -> Result<(), String> {
         .build()
         .map_err(|e| format!("runtime: {e}"))?;
     for round in 0..rounds {
-        let mut times = matrix::measure(&rt, contender, pool_size, workers, iterations)?;
-        times.sort();
-        let us = |d: Duration| d.as_secs_f64() * 1e6;
-        println!(
-            "round {round}: {name} size {pool_size} workers {workers}: median {:.1} µs (min {:.1}, max {:.1})",
-            us(times[times.len() / 2]),
-            us(times[0]),
-            us(times[times.len() - 1]),
-        );
+        for &contender in &contenders {
+            let mut times = matrix::measure(&rt, contender, pool_size, workers, iterations)?;
+            times.sort();
+            let us = |d: Duration| d.as_secs_f64() * 1e6;
+            println!(
+                "round {round}: {} size {pool_size} workers {workers}: median {:.1} µs (min {:.1}, max {:.1})",
+                contender.name(),
+                us(times[times.len() / 2]),
+                us(times[0]),
+                us(times[times.len() - 1]),
+            );
+        }
     }
     Ok(())
 }
