@@ -13,24 +13,16 @@
 
 use std::time::Duration;
 
-use tidepool_bench::matrix;
-use tidepool_bench::pools::Contender;
+use tidepool_bench::matrix::{self, CONTENDERS};
 
-const CONTENDERS: [Contender; 8] = [
-    Contender::Tidepool,
-    Contender::Deadpool,
-    Contender::Bb8,
-    Contender::Qp,
-    Contender::Mobc,
-    Contender::R2d2,
-    Contender::NoPool,
-    Contender::FifoFloor,
-];
-
-fn arg(args: &[String], i: usize, default: usize) -> Result<usize, String> {
+fn arg(args: &[String], i: usize, what: &str, default: usize) -> Result<usize, String> {
     args.get(i).map_or(Ok(default), |a| {
-        a.parse()
-            .map_err(|_| format!("argument {i} ({a:?}) is not a whole number"))
+        a.parse().map_err(|_| {
+            format!(
+                "the {what} (argument {}) must be a whole number, not {a:?}",
+                i + 1
+            )
+        })
     })
 }
 
@@ -49,10 +41,13 @@ fn main() -> Result<(), String> {
                 })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let pool_size = arg(&args, 1, 4)?;
-    let workers = arg(&args, 2, 16)?;
-    let iterations = arg(&args, 3, 2000)?.max(1);
-    let rounds = arg(&args, 4, 5)?;
+    let pool_size = arg(&args, 1, "pool size", 4)?;
+    let workers = arg(&args, 2, "worker count", 16)?;
+    if pool_size == 0 || workers == 0 {
+        return Err("the pool size and the worker count must be at least 1".into());
+    }
+    let iterations = arg(&args, 3, "iteration count", 2000)?.max(1);
+    let rounds = arg(&args, 4, "round count", 5)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
