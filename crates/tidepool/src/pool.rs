@@ -229,24 +229,6 @@ impl<M: Manager> Preparing<'_, M> {
         None
     }
 
-    /// Runs the manager's `before_checkout` hook for a checkout that began
-    /// at `since`; `false` if it failed (the connection is then closed).
-    async fn before_checkout(&mut self, since: Stamp) -> bool {
-        let shared = self.shared;
-        let Some(conn) = self.conn.as_mut() else {
-            return false;
-        };
-        let info = conn.info(since, since);
-        match shared.manager.before_checkout(&mut conn.raw, &info).await {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::info!(pool = %shared.name, connection = info.id, error = %e, "before_checkout failed");
-                self.reject(CloseReason::Error);
-                false
-            }
-        }
-    }
-
     /// Closes a connection that could not be handed out.
     fn reject(&mut self, reason: CloseReason) {
         if let Some(conn) = self.conn.take() {
@@ -282,8 +264,9 @@ impl<M: Manager> Drop for Waiting<'_, M> {
     }
 }
 
-/// Where one get stands between its attempts.
+/// One get, and where it stands between its attempts.
 struct Attempt {
+    /// How long it may wait in all, from `started`.
     wait: Duration,
     location: &'static Location<'static>,
     no_wait: bool,
@@ -292,7 +275,6 @@ struct Attempt {
     first: bool,
     /// It has not queued yet.
     first_wait: bool,
-    deadline: Option<Instant>,
 }
 
 /// The outcome of one locked attempt.
@@ -413,7 +395,6 @@ impl<M: Manager> Pool<M> {
             started,
             first: true,
             first_wait: true,
-            deadline: None,
         };
         // What this thread parked on its last return comes first.
         let mut parked = match shared.stash.take(started) {
@@ -464,9 +445,19 @@ impl<M: Manager> Pool<M> {
                     None => continue,
                 }
             }
-            if held.before_checkout(since).await {
-                if let Some(conn) = held.conn.take() {
-                    return Ok(Pooled::new(self, conn, since));
+            let Some(conn) = held.conn.as_mut() else {
+                continue;
+            };
+            let info = conn.info(since, since);
+            match shared.manager.before_checkout(&mut conn.raw, &info).await {
+                Ok(()) => {
+                    if let Some(conn) = held.conn.take() {
+                        return Ok(Pooled::new(self, conn, since));
+                    }
+                }
+                Err(e) => {
+                    tracing::info!(pool = %shared.name, connection = info.id, error = %e, "before_checkout failed");
+                    held.reject(CloseReason::Error);
                 }
             }
         }
@@ -499,9 +490,11 @@ impl<M: Manager> Pool<M> {
                     Step::Failed(PoolError::NoneIdle)
                 }
                 Checkout::Queue => {
-                    let deadline = *attempt.deadline.get_or_insert_with(|| {
-                        shared.clock.instant_after(attempt.started, attempt.wait)
-                    });
+                    // Worked out afresh at each queuing rather than kept
+                    // (it comes out the same, to within the two clocks'
+                    // readings): every byte a get keeps is copied with
+                    // every task that spawns one.
+                    let deadline = shared.clock.instant_after(attempt.started, attempt.wait);
                     let (tx, rx) = oneshot::channel();
                     let id = st.enqueue(
                         tx,
