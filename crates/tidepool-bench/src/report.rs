@@ -250,7 +250,8 @@ fn matrix_section(
          doing {} × (get, increment, drop); the clock starts before the tasks are spawned and \
          stops when all have finished. Pools are warmed (every connection opened) first. \
          Within a cell the contenders run one after another, in an order that rotates from \
-         cell to cell and repetition to repetition, so that none always goes first. Figure: the median iteration time over {} iterations, in µs (lower is better), \
+         cell to cell and repetition to repetition, so that none always goes first. Figure: \
+         the median iteration time over {} iterations, in µs (lower is better), \
          {} repetitions. Every pool at its defaults except the size (mobc: `max_idle = \
          max_open`). r2d2 runs on OS threads, up to {} workers. \"no pool\" does an atomic \
          increment instead of get + drop: the cost of the tasks alone. \"fifo floor\" is a \

@@ -196,12 +196,6 @@ impl<M: Manager> Drop for Preparing<'_, M> {
 }
 
 impl<M: Manager> Preparing<'_, M> {
-    fn needs_validation(&self, now: Stamp) -> bool {
-        self.conn
-            .as_ref()
-            .is_some_and(|conn| conn.needs_validation(&self.shared.cfg, now))
-    }
-
     /// Pings the connection: when it answered, or `None` if it failed (it
     /// is then closed).
     async fn validate(&mut self) -> Option<Stamp> {
@@ -433,12 +427,13 @@ impl<M: Manager> Pool<M> {
             // connection back: on a hit that hand-back (a store-forwarding
             // stall) and the nested future's setup and teardown took a
             // seventh of a get + return.
+            let validate = conn.needs_validation(&shared.cfg, since);
             let mut held = Preparing {
                 shared,
                 conn: Some(conn),
             };
             let mut since = since;
-            if held.needs_validation(since) {
+            if validate {
                 // Boxed for the same reason as the wait: most gets skip it.
                 match Box::pin(held.validate()).await {
                     Some(checked) => since = checked,

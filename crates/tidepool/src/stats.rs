@@ -445,34 +445,30 @@ mod tests {
         assert_eq!(d.arrival_rate, 0.0);
     }
 
+    /// The window's arrival rate as of `at`.
+    fn arrival_rate(w: &mut Window, at: Stamp) -> f64 {
+        let mut d = Derived::default();
+        w.derive(at, &mut d);
+        d.arrival_rate
+    }
+
     #[test]
     fn a_drained_window_adds_into_the_same_intervals() {
         let t0 = Stamp::ZERO;
+        let at = |s| t0 + Duration::from_secs(s);
         let mut shard = Window::new(t0, Duration::from_secs(60));
         let mut pool = Window::new(t0, Duration::from_secs(60));
         // The shard has moved one slot (10 s) further than the pool.
-        pool.get(t0 + Duration::from_secs(5), false);
-        shard.get(t0 + Duration::from_secs(15), false);
-        shard.drain_into(&mut pool, t0 + Duration::from_secs(6));
-        let mut d = Derived::default();
-        pool.derive(t0 + Duration::from_secs(19), &mut d);
-        assert!(
-            (d.arrival_rate - 2.0 / 19.0).abs() < 1e-9,
-            "{}",
-            d.arrival_rate
-        );
+        pool.get(at(5), false);
+        shard.get(at(15), false);
+        shard.drain_into(&mut pool, at(6));
+        let rate = arrival_rate(&mut pool, at(19));
+        assert!((rate - 2.0 / 19.0).abs() < 1e-9, "{rate}");
         // Each leaves the window when its own slot does: the pool's at
         // 60 s, the shard's at 70 s.
-        let mut d = Derived::default();
-        pool.derive(t0 + Duration::from_secs(65), &mut d);
-        assert!(
-            (d.arrival_rate - 1.0 / 60.0).abs() < 1e-9,
-            "{}",
-            d.arrival_rate
-        );
-        let mut d = Derived::default();
-        pool.derive(t0 + Duration::from_secs(75), &mut d);
-        assert_eq!(d.arrival_rate, 0.0);
+        let rate = arrival_rate(&mut pool, at(65));
+        assert!((rate - 1.0 / 60.0).abs() < 1e-9, "{rate}");
+        assert_eq!(arrival_rate(&mut pool, at(75)), 0.0);
     }
 
     #[test]

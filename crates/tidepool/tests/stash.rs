@@ -98,7 +98,13 @@ fn a_return_on_another_thread_goes_to_the_waiter_first() {
                 order.lock().unwrap().push("waiter");
             });
         });
+        // Real threads: no paused clock to drive, so poll, with a bound.
+        let queued_by = std::time::Instant::now() + Duration::from_secs(5);
         while pool.gauges().waiting == 0 {
+            assert!(
+                std::time::Instant::now() < queued_by,
+                "the waiter never queued"
+            );
             thread::sleep(Duration::from_millis(1));
         }
         check_invariants(pool);
@@ -120,8 +126,8 @@ fn many_threads_racing_lose_nothing_and_count_everything() {
     const TASKS: u64 = 4;
     const GETS: u64 = 500;
     thread::scope(|s| {
-        // OS threads (each its own shard index) and runtime tasks, all at
-        // once, with snapshots taken in the middle of it.
+        // OS threads (more than there are shards, so some share one) and
+        // runtime tasks, all at once, with snapshots taken in the middle.
         for t in 0..THREADS {
             let (rt, pool) = (&rt, &pool);
             s.spawn(move || {
