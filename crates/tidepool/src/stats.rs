@@ -363,6 +363,7 @@ impl Window {
         }
     }
 
+    #[inline]
     pub(crate) fn get(&mut self, now: Stamp, waited: bool) {
         let s = self.slot(now);
         s.gets += 1;
@@ -370,6 +371,7 @@ impl Window {
     }
 
     /// A return after a hold of `held_ns` nanoseconds.
+    #[inline]
     pub(crate) fn hold(&mut self, now: Stamp, held_ns: u64) {
         let s = self.slot(now);
         s.returns += 1;
