@@ -1,14 +1,14 @@
-//! Runs one cell of the contention matrix for one contender, over and over,
-//! for a profiler (`perf record`, `valgrind --tool=callgrind`) to watch.
+//! Runs one cell of the contention matrix, over and over, for a profiler
+//! (`perf record`, `valgrind --tool=callgrind`) to watch.
 //!
 //! ```text
 //! cargo run --release -p tidepool-bench --example cell -- qp 4 16 [iterations] [rounds]
 //! ```
-//! Arguments: the contenders' names as in the report (comma-separated: each
-//! round runs them in turn, in one process, as the matrix does), the pool
-//! size, the workers, iterations per round (2000 by default) and rounds (5).
-//! Each round prints each contender's median, minimum and maximum iteration
-//! time.
+//! Arguments: the contenders' names as in the report (comma-separated: they
+//! take turns iteration by iteration, as in the matrix; one name profiles
+//! that contender alone), the pool size, the workers, iterations per round
+//! (2000 by default) and rounds (5). Each round prints each contender's
+//! median, minimum and maximum iteration time.
 #![allow(clippy::print_stdout)]
 
 use std::time::Duration;
@@ -53,8 +53,10 @@ fn main() -> Result<(), String> {
         .build()
         .map_err(|e| format!("runtime: {e}"))?;
     for round in 0..rounds {
-        for &contender in &contenders {
-            let mut times = matrix::measure(&rt, contender, pool_size, workers, iterations)?;
+        for (contender, times) in
+            matrix::measure_cell(&rt, &contenders, pool_size, workers, iterations)
+        {
+            let mut times = times?;
             times.sort();
             let us = |d: Duration| d.as_secs_f64() * 1e6;
             println!(

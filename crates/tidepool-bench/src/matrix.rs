@@ -3,13 +3,16 @@
 //!
 //! # Method
 //! For each pool size and worker count, a fresh pool of `i32`s is built and
-//! warmed (every connection opened). One *iteration* starts the clock,
-//! spawns `workers` tokio tasks that each do `OPS_PER_WORKER` × (get,
-//! increment, drop), and stops the clock when all have finished. The figure
-//! of one repetition is the median iteration time over `iterations`
-//! iterations; repetitions are interleaved (every contender runs once per
-//! repetition before the next repetition starts) so a burst of noise on the
-//! machine spreads over all contenders instead of hitting one.
+//! warmed (every connection opened) for every contender. One *iteration*
+//! starts the clock, spawns `workers` tokio tasks that each do
+//! `OPS_PER_WORKER` × (get, increment, drop), and stops the clock when all
+//! have finished. The contenders take turns iteration by iteration (a
+//! *round* is one iteration of each, in an order rotating from round to
+//! round; see [`measure_cell`]), so that the machine's phases fall on all
+//! of them alike and two contenders' iterations of one round form a pair.
+//! The figure of one repetition is each contender's median iteration time
+//! over `iterations` rounds, and beside it the share of rounds in which it
+//! was faster than tidepool.
 //!
 //! r2d2 is blocking: its workers are OS threads (spawned after the clock
 //! starts, like the tasks), and only up to [`R2D2_MAX_WORKERS`]. The "no
@@ -17,6 +20,7 @@
 //! get + drop: the cost of the tasks themselves.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
@@ -83,6 +87,12 @@ pub struct MatrixCell {
     pub contender: String,
     /// Median iteration time of each repetition, in microseconds.
     pub medians_us: Vec<f64>,
+    /// For each repetition, the share of its rounds (0.0–1.0) in which this
+    /// contender's iteration was faster than tidepool's iteration of the
+    /// same round; empty for tidepool itself and in results stored before
+    /// rounds were interleaved.
+    #[serde(default)]
+    pub faster_than_tidepool: Vec<f64>,
 }
 
 impl MatrixCell {
@@ -126,13 +136,13 @@ pub const CONTENDERS: [Contender; 8] = [
     Contender::NoPool,
 ];
 
-/// The contenders in the order one cell runs them: [`CONTENDERS`] rotated
-/// by `turn`, so that no contender always runs first (the first one in a
-/// cell after a change of worker count finds the runtime's threads in
-/// another state, and the 4-worker cells, which take ~30 µs, feel it).
-fn running_order(turn: usize) -> impl Iterator<Item = Contender> {
-    let n = CONTENDERS.len();
-    (0..n).map(move |i| CONTENDERS[(turn + i) % n])
+/// `list` rotated left by `turn`: the order one round of a cell runs its
+/// contenders in, so that each goes first equally often (the first one after
+/// a pause finds the runtime's threads asleep, and the 4-worker cells, which
+/// take ~30 µs, feel it).
+fn rotated<T: Copy>(list: &[T], turn: usize) -> impl Iterator<Item = T> + '_ {
+    let n = list.len();
+    (0..n).map(move |i| list[(turn + i) % n])
 }
 
 /// Runs the suite on `rt`, reporting progress through `progress`.
@@ -140,50 +150,65 @@ pub fn run(rt: &Runtime, cfg: &MatrixConfig, progress: &mut dyn FnMut(&str)) -> 
     let mut cells: Vec<MatrixCell> = Vec::new();
     let mut failures: Vec<String> = Vec::new();
     let mut failed: Vec<(Contender, usize, usize)> = Vec::new();
-    let mut cell_no = 0;
     for rep in 0..cfg.reps {
         for &size in &cfg.pool_sizes {
             for &workers in &cfg.workers {
-                cell_no += 1;
-                for contender in running_order(rep + cell_no) {
-                    if !pools::selected(cfg.only.as_deref(), contender.name())
-                        || contender == Contender::R2d2 && workers > R2D2_MAX_WORKERS
-                        || failed.contains(&(contender, size, workers))
-                    {
-                        continue;
-                    }
-                    let times = match measure(rt, contender, size, workers, cfg.iterations) {
+                let contenders: Vec<Contender> = CONTENDERS
+                    .into_iter()
+                    .filter(|&c| {
+                        pools::selected(cfg.only.as_deref(), c.name())
+                            && !(c == Contender::R2d2 && workers > R2D2_MAX_WORKERS)
+                            && !failed.contains(&(c, size, workers))
+                    })
+                    .collect();
+                let measured = measure_cell(rt, &contenders, size, workers, cfg.iterations);
+                let tidepool = measured
+                    .iter()
+                    .find(|(c, _)| *c == Contender::Tidepool)
+                    .and_then(|(_, times)| times.as_ref().ok());
+                for (contender, times) in &measured {
+                    let name = contender.name();
+                    let times = match times {
                         Ok(times) => times,
                         Err(why) => {
-                            let msg = format!(
-                                "{} at pool size {size}, {workers} workers: {why}",
-                                contender.name()
-                            );
+                            let msg =
+                                format!("{name} at pool size {size}, {workers} workers: {why}");
                             progress(&format!("matrix: {msg}"));
                             failures.push(msg);
-                            failed.push((contender, size, workers));
+                            failed.push((*contender, size, workers));
                             continue;
                         }
                     };
                     let median = median_us(times);
+                    let faster = tidepool
+                        .filter(|_| *contender != Contender::Tidepool)
+                        .map(|t| share_faster(times, t));
                     progress(&format!(
-                        "matrix rep {}/{} size {size:>2} workers {workers:>3} {:<9} {median:>9.1} µs",
+                        "matrix rep {}/{} size {size:>2} workers {workers:>3} {name:<9} {median:>9.1} µs{}",
                         rep + 1,
                         cfg.reps,
-                        contender.name()
+                        faster.map_or(String::new(), |f| format!(
+                            "  faster than tidepool in {:.0} % of rounds",
+                            f * 100.0
+                        ))
                     ));
-                    let name = contender.name();
-                    match cells.iter_mut().find(|c| {
+                    let cell = match cells.iter_mut().position(|c| {
                         c.pool_size == size && c.workers == workers && c.contender == name
                     }) {
-                        Some(cell) => cell.medians_us.push(median),
-                        None => cells.push(MatrixCell {
-                            pool_size: size,
-                            workers,
-                            contender: name.to_owned(),
-                            medians_us: vec![median],
-                        }),
-                    }
+                        Some(i) => &mut cells[i],
+                        None => {
+                            cells.push(MatrixCell {
+                                pool_size: size,
+                                workers,
+                                contender: name.to_owned(),
+                                medians_us: Vec::new(),
+                                faster_than_tidepool: Vec::new(),
+                            });
+                            cells.last_mut().expect("just pushed")
+                        }
+                    };
+                    cell.medians_us.push(median);
+                    cell.faster_than_tidepool.extend(faster);
                 }
             }
         }
@@ -201,64 +226,123 @@ pub fn run(rt: &Runtime, cfg: &MatrixConfig, progress: &mut dyn FnMut(&str)) -> 
     }
 }
 
-fn median_us(mut times: Vec<Duration>) -> f64 {
+fn median_us(times: &[Duration]) -> f64 {
+    let mut times = times.to_vec();
     times.sort();
     times
         .get(times.len() / 2)
         .map_or(0.0, |d| d.as_secs_f64() * 1e6)
 }
 
-/// How long one async contender may take for one cell before it counts as
-/// stalled: 30 s plus 20 ms per iteration (the slowest healthy cell takes
-/// about 5 ms per iteration on two cores).
-pub fn stall_limit(iterations: usize) -> Duration {
-    Duration::from_secs(30)
-        + Duration::from_millis(20) * u32::try_from(iterations).unwrap_or(u32::MAX)
+/// The share of rounds in which `times` beat `reference` (the same round's
+/// iteration of another contender): 0.5 when neither is faster.
+fn share_faster(times: &[Duration], reference: &[Duration]) -> f64 {
+    let rounds = times.len().min(reference.len());
+    if rounds == 0 {
+        return 0.0;
+    }
+    let faster = times.iter().zip(reference).filter(|(t, r)| t < r).count();
+    faster as f64 / rounds as f64
 }
 
-/// The iteration times of one contender in one cell.
+/// How long one iteration may take before its contender counts as stalled
+/// (the slowest healthy one takes about 5 ms on two cores).
+pub const ITERATION_LIMIT: Duration = Duration::from_secs(30);
+
+/// Every contender's iteration times in one cell (or why it could not
+/// finish), in the order given.
 ///
-/// # Errors
-/// When an async contender stalls (see [`stall_limit`]); its stuck tasks are
-/// left behind, parked, as they cannot be reached from here.
-pub fn measure(
+/// Every pool is built and warmed first; then the contenders take turns
+/// iteration by iteration, in an order that rotates from round to round.
+/// So each contender's iterations are spread over the whole cell, side by
+/// side with every other contender's: a phase of the machine or of the
+/// runtime (on a VM the same loop runs at two or three distinct speeds,
+/// switching every few hundred milliseconds) falls on all of them alike,
+/// and iteration `i` of two contenders can be compared as a pair.
+///
+/// A contender stalled in an iteration (see [`ITERATION_LIMIT`]) sits out
+/// the rest of the cell; its stuck tasks are left behind, parked, as they
+/// cannot be reached from here.
+pub fn measure_cell(
     rt: &Runtime,
-    contender: Contender,
+    contenders: &[Contender],
     pool_size: usize,
     workers: usize,
     iterations: usize,
-) -> Result<Vec<Duration>, String> {
-    let limit = stall_limit(iterations);
-    with_async_pool!(contender, P => rt
-    .block_on(async {
-        tokio::time::timeout(limit, iterations_async::<P>(pool_size, workers, iterations))
-            .await
-    })
-    .map_err(|_| format!("stalled: not finished after {limit:?}")),
-    _ => Ok(match contender {
-        Contender::R2d2 => iterations_r2d2(pool_size, workers, iterations),
-        _ => rt.block_on(iterations_baseline(workers, iterations)),
-    }))
+) -> Vec<(Contender, Result<Vec<Duration>, String>)> {
+    // Pools are built, used and dropped inside the runtime's context.
+    let _context = rt.enter();
+    let runners: Vec<Runner> = contenders
+        .iter()
+        .map(|&c| Runner::new(rt, c, pool_size))
+        .collect();
+    let mut out: Vec<Result<Vec<Duration>, String>> = contenders
+        .iter()
+        .map(|_| Ok(Vec::with_capacity(iterations)))
+        .collect();
+    let order: Vec<usize> = (0..contenders.len()).collect();
+    for round in 0..iterations {
+        for j in rotated(&order, round) {
+            if let Ok(times) = &mut out[j] {
+                match runners[j].once(rt, workers) {
+                    Ok(t) => times.push(t),
+                    Err(why) => out[j] = Err(why),
+                }
+            }
+        }
+    }
+    drop(runners);
+    contenders.iter().copied().zip(out).collect()
 }
 
-/// One contender's iterations, on the runtime's worker threads.
-pub async fn iterations_async<P: AsyncPool>(
-    pool_size: usize,
-    workers: usize,
-    iterations: usize,
-) -> Vec<Duration> {
-    let pool = P::build(pool_size);
-    pool.warm(pool_size).await;
-    iterations_on(&pool, workers, iterations).await
+/// One contender set up for a cell: its pool built and warmed.
+enum Runner {
+    Async(Box<dyn Iterate>),
+    R2d2(r2d2::Pool<pools::R2d2Ints>),
+    NoPool(Arc<AtomicI32>),
 }
 
-/// The iterations on a pool already built and warmed.
-pub async fn iterations_on<P: AsyncPool>(
-    pool: &P,
-    workers: usize,
-    iterations: usize,
-) -> Vec<Duration> {
-    time_rounds(workers, iterations, || {
+impl Runner {
+    fn new(rt: &Runtime, contender: Contender, pool_size: usize) -> Self {
+        with_async_pool!(contender, P => Runner::Async(Box::new(rt.block_on(async {
+            let pool = P::build(pool_size);
+            pool.warm(pool_size).await;
+            pool
+        }))), _ => match contender {
+            Contender::R2d2 => Runner::R2d2(pools::r2d2_pool(pool_size)),
+            _ => Runner::NoPool(Arc::default()),
+        })
+    }
+
+    /// Times one iteration.
+    fn once(&self, rt: &Runtime, workers: usize) -> Result<Duration, String> {
+        match self {
+            Runner::Async(pool) => rt
+                .block_on(tokio::time::timeout(ITERATION_LIMIT, pool.once(workers)))
+                .map_err(|_| {
+                    format!("stalled: an iteration had not finished after {ITERATION_LIMIT:?}")
+                }),
+            Runner::R2d2(pool) => Ok(round_r2d2(pool, workers)),
+            Runner::NoPool(counter) => Ok(rt.block_on(round_baseline(counter, workers))),
+        }
+    }
+}
+
+/// An async pool, timing one iteration at a time.
+trait Iterate {
+    fn once(&self, workers: usize) -> Pin<Box<dyn Future<Output = Duration> + Send + '_>>;
+}
+
+impl<P: AsyncPool> Iterate for P {
+    fn once(&self, workers: usize) -> Pin<Box<dyn Future<Output = Duration> + Send + '_>> {
+        Box::pin(round_on(self, workers))
+    }
+}
+
+/// One iteration on a pool already built and warmed: `workers` tasks, each
+/// doing [`OPS_PER_WORKER`] × (get, increment, drop).
+pub async fn round_on<P: AsyncPool>(pool: &P, workers: usize) -> Duration {
+    time_round(workers, || {
         let pool = pool.clone();
         async move {
             for _ in 0..OPS_PER_WORKER {
@@ -271,10 +355,9 @@ pub async fn iterations_on<P: AsyncPool>(
 }
 
 /// The baseline: the same tasks, an atomic increment instead of a pool.
-pub async fn iterations_baseline(workers: usize, iterations: usize) -> Vec<Duration> {
-    let counter = Arc::new(AtomicI32::new(0));
-    time_rounds(workers, iterations, || {
-        let counter = Arc::clone(&counter);
+async fn round_baseline(counter: &Arc<AtomicI32>, workers: usize) -> Duration {
+    time_round(workers, || {
+        let counter = Arc::clone(counter);
         async move {
             for _ in 0..OPS_PER_WORKER {
                 counter.fetch_add(1, Ordering::Relaxed);
@@ -284,59 +367,58 @@ pub async fn iterations_baseline(workers: usize, iterations: usize) -> Vec<Durat
     .await
 }
 
-/// Times `iterations` rounds; each round spawns `workers` tasks made by
-/// `task` and waits for all of them.
-async fn time_rounds<F, Fut>(workers: usize, iterations: usize, task: F) -> Vec<Duration>
+/// Times one round: spawns `workers` tasks made by `task` and waits for all
+/// of them.
+async fn time_round<F, Fut>(workers: usize, task: F) -> Duration
 where
     F: Fn() -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let mut times = Vec::with_capacity(iterations);
-    for _ in 0..iterations {
-        let start = Instant::now();
-        let handles: Vec<_> = (0..workers).map(|_| tokio::spawn(task())).collect();
-        for handle in handles {
-            handle.await.expect("a worker panicked");
-        }
-        times.push(start.elapsed());
+    let start = Instant::now();
+    let handles: Vec<_> = (0..workers).map(|_| tokio::spawn(task())).collect();
+    for handle in handles {
+        handle.await.expect("a worker panicked");
     }
-    times
+    start.elapsed()
 }
 
-/// r2d2's iterations, with one OS thread per worker.
-pub fn iterations_r2d2(pool_size: usize, workers: usize, iterations: usize) -> Vec<Duration> {
-    let pool = pools::r2d2_pool(pool_size);
-    let mut times = Vec::with_capacity(iterations);
-    for _ in 0..iterations {
-        let start = Instant::now();
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                let pool = pool.clone();
-                std::thread::spawn(move || {
-                    for _ in 0..OPS_PER_WORKER {
-                        let mut conn = pool.get().expect("r2d2 get");
-                        *conn += 1;
-                    }
-                })
+/// One r2d2 iteration, with one OS thread per worker.
+fn round_r2d2(pool: &r2d2::Pool<pools::R2d2Ints>, workers: usize) -> Duration {
+    let start = Instant::now();
+    let handles: Vec<_> = (0..workers)
+        .map(|_| {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                for _ in 0..OPS_PER_WORKER {
+                    let mut conn = pool.get().expect("r2d2 get");
+                    *conn += 1;
+                }
             })
-            .collect();
-        for handle in handles {
-            handle.join().expect("a worker panicked");
-        }
-        times.push(start.elapsed());
+        })
+        .collect();
+    for handle in handles {
+        handle.join().expect("a worker panicked");
     }
-    times
+    start.elapsed()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn runtime() -> Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
     #[test]
-    fn each_cell_runs_every_contender_once_and_the_first_rotates() {
+    fn each_round_runs_every_contender_once_and_the_first_rotates() {
         let mut firsts = Vec::new();
         for turn in 0..CONTENDERS.len() {
-            let order: Vec<Contender> = running_order(turn).collect();
+            let order: Vec<Contender> = rotated(&CONTENDERS, turn).collect();
             let mut names: Vec<&str> = order.iter().map(|c| c.name()).collect();
             names.sort_unstable();
             let mut all: Vec<&str> = CONTENDERS.iter().map(|c| c.name()).collect();
@@ -344,34 +426,71 @@ mod tests {
             assert_eq!(names, all);
             firsts.push(order[0]);
         }
-        assert_eq!(firsts.len(), CONTENDERS.len());
         assert!(CONTENDERS.iter().all(|c| firsts.contains(c)), "{firsts:?}");
     }
 
     #[test]
     fn every_contender_completes_a_small_cell() {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        for contender in CONTENDERS {
-            let times = measure(&rt, contender, 2, 8, 3).unwrap();
+        let rt = runtime();
+        let measured = measure_cell(&rt, &CONTENDERS, 2, 8, 3);
+        assert_eq!(measured.len(), CONTENDERS.len());
+        for ((contender, times), expected) in measured.into_iter().zip(CONTENDERS) {
+            assert_eq!(contender, expected);
+            let times = times.unwrap_or_else(|e| panic!("{}: {e}", contender.name()));
             assert_eq!(times.len(), 3, "{}", contender.name());
+            assert!(times.iter().all(|t| !t.is_zero()), "{}", contender.name());
         }
     }
 
     #[test]
+    fn the_share_faster_compares_rounds_pairwise() {
+        let us = |v: &[u64]| {
+            v.iter()
+                .map(|&x| Duration::from_micros(x))
+                .collect::<Vec<_>>()
+        };
+        let reference = us(&[10, 10, 10, 10]);
+        assert_eq!(share_faster(&us(&[9, 11, 9, 10]), &reference), 0.5);
+        assert_eq!(share_faster(&us(&[1, 1, 1, 1]), &reference), 1.0);
+        assert_eq!(share_faster(&reference, &reference), 0.0);
+        // A contender that ran fewer rounds is compared on those only.
+        assert_eq!(share_faster(&us(&[9]), &reference), 1.0);
+        assert_eq!(share_faster(&[], &reference), 0.0);
+    }
+
+    #[test]
+    fn a_run_records_every_cell_and_the_paired_share() {
+        let rt = runtime();
+        let cfg = MatrixConfig {
+            pool_sizes: vec![2],
+            workers: vec![4],
+            iterations: 5,
+            reps: 2,
+            only: Some(vec!["tidepool".into(), "qp".into(), "no pool".into()]),
+        };
+        let r = run(&rt, &cfg, &mut |_| {});
+        assert_eq!(r.contenders, ["tidepool", "qp", "no pool"]);
+        assert!(r.failures.is_empty(), "{:?}", r.failures);
+        let tidepool = r.cell(2, 4, "tidepool").unwrap();
+        assert_eq!(tidepool.medians_us.len(), 2);
+        assert!(tidepool.faster_than_tidepool.is_empty());
+        let qp = r.cell(2, 4, "qp").unwrap();
+        assert_eq!(qp.faster_than_tidepool.len(), 2);
+        assert!(
+            qp.faster_than_tidepool
+                .iter()
+                .all(|s| (0.0..=1.0).contains(s))
+        );
+        assert!(r.cell(2, 4, "deadpool").is_none());
+    }
+
+    #[test]
     fn tidepool_does_every_get_on_the_warmed_connections() {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         rt.block_on(async {
             let pool = crate::pools::Tidepool::build(4);
             pool.warm(4).await;
-            iterations_on(&pool, 16, 1).await;
+            round_on(&pool, 16).await;
             let counters = pool.0.counters();
             assert_eq!(
                 counters.created, 4,

@@ -249,9 +249,12 @@ fn matrix_section(
          for each pool size and worker count, one iteration spawns `workers` tokio tasks, each \
          doing {} × (get, increment, drop); the clock starts before the tasks are spawned and \
          stops when all have finished. Pools are warmed (every connection opened) first. \
-         Within a cell the contenders run one after another, in an order that rotates from \
-         cell to cell and repetition to repetition, so that none always goes first. Figure: \
-         the median iteration time over {} iterations, in µs (lower is better), \
+         Within a cell the contenders take turns iteration by iteration: a round is one \
+         iteration of each, in an order that rotates from round to round, so that the \
+         machine's phases (on this VM the same loop runs at two or three distinct speeds, \
+         switching every few hundred milliseconds) fall on every contender alike and the \
+         iterations of one round can be compared in pairs. Figure: \
+         the median iteration time over {} rounds, in µs (lower is better), \
          {} repetitions. Every pool at its defaults except the size (mobc: `max_idle = \
          max_open`). r2d2 runs on OS threads, up to {} workers. \"no pool\" does an atomic \
          increment instead of get + drop: the cost of the tasks alone. \"fifo floor\" is a \
@@ -320,6 +323,7 @@ fn matrix_section(
         chart.draw(&charts_dir.join(&file))?;
         let _ = writeln!(w, "\n![pool size {size}]({})\n", link(&file));
     }
+    best_peer_table(w, r);
     if !r.failures.is_empty() {
         let _ = writeln!(w, "Not measured:\n");
         for f in &r.failures {
@@ -328,6 +332,63 @@ fn matrix_section(
         let _ = writeln!(w);
     }
     Ok(())
+}
+
+/// The reference rows of the matrix, which are not pools and never count
+/// as peers.
+const MATRIX_REFERENCES: [&str; 2] = ["fifo floor", "no pool"];
+
+/// Per cell: tidepool against the peer with the lowest median, and how
+/// often that peer won a round outright.
+fn best_peer_table(w: &mut String, r: &MatrixResults) {
+    let _ = writeln!(
+        w,
+        "### tidepool against the best peer in each cell
+"
+    );
+    let _ = writeln!(
+        w,
+        "The best peer is the pool (not a reference row) with the lowest median in the cell. \
+         \"Rounds it won\" is the share of rounds in which its iteration was faster than \
+         tidepool's iteration of the same round (median over repetitions): 50 % is a tie, \
+         below 50 % tidepool was faster more often.\n"
+    );
+    let _ = writeln!(
+        w,
+        "| pool size | workers | tidepool µs | best peer | its µs | vs tidepool | rounds it won |"
+    );
+    let _ = writeln!(w, "|---:|---:|---:|---|---:|---:|---:|");
+    for &size in &r.config.pool_sizes {
+        for &workers in &r.config.workers {
+            let Some(tidepool) = r.cell(size, workers, "tidepool").map(|c| c.spread().median)
+            else {
+                continue;
+            };
+            let best = r
+                .contenders
+                .iter()
+                .filter(|c| *c != "tidepool" && !MATRIX_REFERENCES.contains(&c.as_str()))
+                .filter_map(|c| r.cell(size, workers, c))
+                .min_by(|a, b| a.spread().median.total_cmp(&b.spread().median));
+            let Some(best) = best else { continue };
+            let median = best.spread().median;
+            let won = if best.faster_than_tidepool.is_empty() {
+                "n/a".to_owned()
+            } else {
+                format!(
+                    "{:.0} %",
+                    Spread::of(&best.faster_than_tidepool).median * 100.0
+                )
+            };
+            let _ = writeln!(
+                w,
+                "| {size} | {workers} | {tidepool:.1} | {} | {median:.1} | {} | {won} |",
+                best.contender,
+                ratio(median, Some(tidepool)),
+            );
+        }
+    }
+    let _ = writeln!(w);
 }
 
 fn uncontended_section(
