@@ -1,5 +1,6 @@
 //! A pooled connection and the metadata the pool keeps about it.
 
+use std::fmt;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -8,18 +9,44 @@ use crate::clock::Stamp;
 use crate::config::{PoolConfig, Validation};
 
 /// What the pool knows about one connection, as of the moment it was asked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Age and idle time are kept as nanoseconds and turned into `Duration`s
+/// only when read: the pool builds one of these on every checkout, for
+/// [`Manager::before_checkout`](crate::Manager::before_checkout), and most
+/// hooks never look at them.
+#[derive(Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConnectionInfo {
     /// Unique within the pool, increasing in order of creation.
     pub id: u64,
-    /// How long ago the connection was opened.
-    pub age: Duration,
-    /// How long it sat in the pool before this checkout (since it was last
-    /// returned, or opened).
-    pub idle: Duration,
     /// How many times it has been checked out, this checkout included.
     pub times_used: u64,
+    age_ns: u64,
+    idle_ns: u64,
+}
+
+impl ConnectionInfo {
+    /// How long ago the connection was opened.
+    pub fn age(&self) -> Duration {
+        Duration::from_nanos(self.age_ns)
+    }
+
+    /// How long it sat in the pool before this checkout (since it was last
+    /// returned, or opened).
+    pub fn idle(&self) -> Duration {
+        Duration::from_nanos(self.idle_ns)
+    }
+}
+
+impl fmt::Debug for ConnectionInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionInfo")
+            .field("id", &self.id)
+            .field("age", &self.age())
+            .field("idle", &self.idle())
+            .field("times_used", &self.times_used)
+            .finish()
+    }
 }
 
 impl Serialize for ConnectionInfo {
@@ -27,8 +54,8 @@ impl Serialize for ConnectionInfo {
         use serde::ser::SerializeStruct;
         let mut st = s.serialize_struct("ConnectionInfo", 4)?;
         st.serialize_field("id", &self.id)?;
-        st.serialize_field("age_ms", &(self.age.as_secs_f64() * 1000.0))?;
-        st.serialize_field("idle_ms", &(self.idle.as_secs_f64() * 1000.0))?;
+        st.serialize_field("age_ms", &(self.age().as_secs_f64() * 1000.0))?;
+        st.serialize_field("idle_ms", &(self.idle().as_secs_f64() * 1000.0))?;
         st.serialize_field("times_used", &self.times_used)?;
         st.end()
     }
@@ -104,9 +131,9 @@ impl<C> Record<C> {
     pub(crate) fn info(&self, now: Stamp, since: Stamp) -> ConnectionInfo {
         ConnectionInfo {
             id: self.id,
-            age: now.saturating_duration_since(self.created_at),
-            idle: since.saturating_duration_since(self.last_used),
             times_used: self.times_used,
+            age_ns: now.nanos_since(self.created_at),
+            idle_ns: since.nanos_since(self.last_used),
         }
     }
 }

@@ -13,16 +13,16 @@ async fn the_guard_shows_connection_metadata() {
     let conn = pool.get().await.unwrap();
     let info = conn.info();
     assert_eq!((info.id, info.times_used), (1, 1));
-    assert_eq!((info.age, info.idle), (Duration::ZERO, Duration::ZERO));
+    assert_eq!((info.age(), info.idle()), (Duration::ZERO, Duration::ZERO));
     drop(conn);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let conn = pool.get().await.unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let info = conn.info();
     assert_eq!(info.times_used, 2);
-    assert_eq!(info.age, Duration::from_secs(5), "opened 5 s ago");
+    assert_eq!(info.age(), Duration::from_secs(5), "opened 5 s ago");
     assert_eq!(
-        info.idle,
+        info.idle(),
         Duration::from_secs(2),
         "idle 2 s before this checkout"
     );
