@@ -256,8 +256,9 @@ pub const ITERATION_LIMIT: Duration = Duration::from_secs(30);
 /// iteration by iteration, in an order that rotates from round to round.
 /// So each contender's iterations are spread over the whole cell, side by
 /// side with every other contender's: a phase of the machine or of the
-/// runtime (on a VM the same loop runs at two or three distinct speeds,
-/// switching every few hundred milliseconds) falls on all of them alike,
+/// runtime (on a 2-core VM the same loop's iteration time moves between
+/// distinct levels from one stretch of iterations to the next) falls on all
+/// of them alike,
 /// and iteration `i` of two contenders can be compared as a pair.
 ///
 /// A contender stalled in an iteration (see [`ITERATION_LIMIT`]) sits out

@@ -251,9 +251,9 @@ fn matrix_section(
          stops when all have finished. Pools are warmed (every connection opened) first. \
          Within a cell the contenders take turns iteration by iteration: a round is one \
          iteration of each, in an order that rotates from round to round, so that the \
-         machine's phases (on this VM the same loop runs at two or three distinct speeds, \
-         switching every few hundred milliseconds) fall on every contender alike and the \
-         iterations of one round can be compared in pairs. Figure: \
+         machine's phases (on a 2-core VM the same loop's iteration time moves between \
+         distinct levels from one stretch of iterations to the next) fall on every contender \
+         alike and the iterations of one round can be compared in pairs. Figure: \
          the median iteration time over {} rounds, in µs (lower is better), \
          {} repetitions. Every pool at its defaults except the size (mobc: `max_idle = \
          max_open`). r2d2 runs on OS threads, up to {} workers. \"no pool\" does an atomic \
