@@ -7,9 +7,10 @@
 //! starts the clock, spawns `workers` tokio tasks that each do
 //! `OPS_PER_WORKER` × (get, increment, drop), and stops the clock when all
 //! have finished. The contenders take turns iteration by iteration (a
-//! *round* is one iteration of each, in an order rotating from round to
-//! round; see [`measure_cell`]), so that the machine's phases fall on all
-//! of them alike and two contenders' iterations of one round form a pair.
+//! *round* is one iteration of each, in a random order drawn afresh each
+//! round; see [`measure_cell`]), so that the machine's phases, and whatever
+//! ran just before, fall on all of them alike, and two contenders'
+//! iterations of one round form a pair.
 //! The figure of one repetition is each contender's median iteration time
 //! over `iterations` rounds, and beside it the share of rounds in which it
 //! was faster than tidepool.
@@ -136,13 +137,16 @@ pub const CONTENDERS: [Contender; 8] = [
     Contender::NoPool,
 ];
 
-/// `list` rotated left by `turn`: the order one round of a cell runs its
-/// contenders in, so that each goes first equally often (the first one after
-/// a pause finds the runtime's threads asleep, and the 4-worker cells, which
-/// take ~30 µs, feel it).
-fn rotated<T: Copy>(list: &[T], turn: usize) -> impl Iterator<Item = T> + '_ {
-    let n = list.len();
-    (0..n).map(move |i| list[(turn + i) % n])
+/// The order one round of a cell runs its `n` contenders in: a fresh random
+/// permutation each round. What ran just before an iteration matters (a
+/// contender that leaves the runtime's threads parked, or the caches full of
+/// OS-thread start-up, slows whichever comes next by a few percent), and a
+/// fixed rotation, which varies who goes first, still leaves each contender
+/// right behind the same one, its neighbour in the list, round after round.
+fn round_order(n: usize, rng: &mut fastrand::Rng) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    rng.shuffle(&mut order);
+    order
 }
 
 /// Runs the suite on `rt`, reporting progress through `progress`.
@@ -253,7 +257,8 @@ pub const ITERATION_LIMIT: Duration = Duration::from_secs(30);
 /// finish), in the order given.
 ///
 /// Every pool is built and warmed first; then the contenders take turns
-/// iteration by iteration, in an order that rotates from round to round.
+/// iteration by iteration, in an order drawn afresh for every round (see
+/// [`round_order`]).
 /// So each contender's iterations are spread over the whole cell, side by
 /// side with every other contender's: a phase of the machine or of the
 /// runtime (on a 2-core VM the same loop's iteration time moves between
@@ -281,9 +286,9 @@ pub fn measure_cell(
         .iter()
         .map(|_| Ok(Vec::with_capacity(iterations)))
         .collect();
-    let order: Vec<usize> = (0..contenders.len()).collect();
-    for round in 0..iterations {
-        for j in rotated(&order, round) {
+    let mut rng = fastrand::Rng::new();
+    for _ in 0..iterations {
+        for j in round_order(contenders.len(), &mut rng) {
             if let Ok(times) = &mut out[j] {
                 match runners[j].once(rt, workers) {
                     Ok(t) => times.push(t),
@@ -416,18 +421,29 @@ mod tests {
     }
 
     #[test]
-    fn each_round_runs_every_contender_once_and_the_first_rotates() {
-        let mut firsts = Vec::new();
-        for turn in 0..CONTENDERS.len() {
-            let order: Vec<Contender> = rotated(&CONTENDERS, turn).collect();
-            let mut names: Vec<&str> = order.iter().map(|c| c.name()).collect();
-            names.sort_unstable();
-            let mut all: Vec<&str> = CONTENDERS.iter().map(|c| c.name()).collect();
-            all.sort_unstable();
-            assert_eq!(names, all);
-            firsts.push(order[0]);
+    fn over_many_rounds_every_contender_goes_first_and_follows_every_other() {
+        let n = CONTENDERS.len();
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut first = vec![0; n];
+        let mut follows = vec![vec![0; n]; n];
+        for _ in 0..2000 {
+            let order = round_order(n, &mut rng);
+            let mut sorted = order.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, (0..n).collect::<Vec<_>>(), "each runs once a round");
+            first[order[0]] += 1;
+            for pair in order.windows(2) {
+                follows[pair[1]][pair[0]] += 1;
+            }
         }
-        assert!(CONTENDERS.iter().all(|c| firsts.contains(c)), "{firsts:?}");
+        assert!(first.iter().all(|&f| f > 0), "{first:?}");
+        for (j, before) in follows.iter().enumerate() {
+            for (i, &count) in before.iter().enumerate() {
+                if i != j {
+                    assert!(count > 0, "{} never ran right after {}", j, i);
+                }
+            }
+        }
     }
 
     #[test]

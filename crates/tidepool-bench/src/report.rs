@@ -250,10 +250,11 @@ fn matrix_section(
          doing {} × (get, increment, drop); the clock starts before the tasks are spawned and \
          stops when all have finished. Pools are warmed (every connection opened) first. \
          Within a cell the contenders take turns iteration by iteration: a round is one \
-         iteration of each, in an order that rotates from round to round, so that the \
+         iteration of each, in a random order drawn afresh each round, so that the \
          machine's phases (on a 2-core VM the same loop's iteration time moves between \
-         distinct levels from one stretch of iterations to the next) fall on every contender \
-         alike and the iterations of one round can be compared in pairs. Figure: \
+         distinct levels from one stretch of iterations to the next) and whatever ran just \
+         before (OS threads starting, parked runtime threads) fall on every contender \
+         alike, and the iterations of one round can be compared in pairs. Figure: \
          the median iteration time over {} rounds, in µs (lower is better), \
          {} repetitions. Every pool at its defaults except the size (mobc: `max_idle = \
          max_open`). r2d2 runs on OS threads, up to {} workers. \"no pool\" does an atomic \
