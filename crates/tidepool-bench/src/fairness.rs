@@ -124,7 +124,8 @@ pub const CONTENDERS: [Contender; 6] = [
     Contender::FifoFloor,
 ];
 
-/// Runs the suite on `rt`.
+/// Runs the suite on `rt`: every repetition runs each contender once, in a
+/// random order (see [`run_order`](crate::pools::run_order)).
 pub fn run(rt: &Runtime, cfg: &FairnessConfig, progress: &mut dyn FnMut(&str)) -> FairnessResults {
     let chosen: Vec<Contender> = CONTENDERS
         .into_iter()
@@ -138,8 +139,10 @@ pub fn run(rt: &Runtime, cfg: &FairnessConfig, progress: &mut dyn FnMut(&str)) -
             failure: None,
         })
         .collect();
+    let mut rng = fastrand::Rng::new();
     for rep in 0..cfg.reps {
-        for (row, &contender) in rows.iter_mut().zip(&chosen) {
+        for i in crate::pools::run_order(chosen.len(), &mut rng) {
+            let (row, contender) = (&mut rows[i], chosen[i]);
             if row.failure.is_some() {
                 continue;
             }

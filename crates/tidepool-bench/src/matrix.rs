@@ -137,18 +137,6 @@ pub const CONTENDERS: [Contender; 8] = [
     Contender::NoPool,
 ];
 
-/// The order one round of a cell runs its `n` contenders in: a fresh random
-/// permutation each round. What ran just before an iteration matters (a
-/// contender that leaves the runtime's threads parked, or the caches full of
-/// OS-thread start-up, slows whichever comes next by a few percent), and a
-/// fixed rotation, which varies who goes first, still leaves each contender
-/// right behind the same one, its neighbour in the list, round after round.
-fn round_order(n: usize, rng: &mut fastrand::Rng) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..n).collect();
-    rng.shuffle(&mut order);
-    order
-}
-
 /// Runs the suite on `rt`, reporting progress through `progress`.
 pub fn run(rt: &Runtime, cfg: &MatrixConfig, progress: &mut dyn FnMut(&str)) -> MatrixResults {
     let mut cells: Vec<MatrixCell> = Vec::new();
@@ -258,7 +246,7 @@ pub const ITERATION_LIMIT: Duration = Duration::from_secs(30);
 ///
 /// Every pool is built and warmed first; then the contenders take turns
 /// iteration by iteration, in an order drawn afresh for every round (see
-/// [`round_order`]).
+/// [`pools::run_order`]).
 /// So each contender's iterations are spread over the whole cell, side by
 /// side with every other contender's: a phase of the machine or of the
 /// runtime (on a 2-core VM the same loop's iteration time moves between
@@ -288,7 +276,7 @@ pub fn measure_cell(
         .collect();
     let mut rng = fastrand::Rng::new();
     for _ in 0..iterations {
-        for j in round_order(contenders.len(), &mut rng) {
+        for j in pools::run_order(contenders.len(), &mut rng) {
             if let Ok(times) = &mut out[j] {
                 match runners[j].once(rt, workers) {
                     Ok(t) => times.push(t),
@@ -418,32 +406,6 @@ mod tests {
             .enable_all()
             .build()
             .unwrap()
-    }
-
-    #[test]
-    fn over_many_rounds_every_contender_goes_first_and_follows_every_other() {
-        let n = CONTENDERS.len();
-        let mut rng = fastrand::Rng::with_seed(7);
-        let mut first = vec![0; n];
-        let mut follows = vec![vec![0; n]; n];
-        for _ in 0..2000 {
-            let order = round_order(n, &mut rng);
-            let mut sorted = order.clone();
-            sorted.sort_unstable();
-            assert_eq!(sorted, (0..n).collect::<Vec<_>>(), "each runs once a round");
-            first[order[0]] += 1;
-            for pair in order.windows(2) {
-                follows[pair[1]][pair[0]] += 1;
-            }
-        }
-        assert!(first.iter().all(|&f| f > 0), "{first:?}");
-        for (j, before) in follows.iter().enumerate() {
-            for (i, &count) in before.iter().enumerate() {
-                if i != j {
-                    assert!(count > 0, "{} never ran right after {}", j, i);
-                }
-            }
-        }
     }
 
     #[test]

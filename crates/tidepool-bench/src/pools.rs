@@ -365,6 +365,19 @@ pub fn selected(only: Option<&[String]>, name: &str) -> bool {
     only.is_none_or(|names| names.iter().any(|n| n == name))
 }
 
+/// The order to run `n` contenders in, for one round of a matrix cell or
+/// one repetition of a suite: a fresh random permutation each time. What
+/// ran just before matters (a contender that leaves the runtime's threads
+/// parked, or the caches full of OS-thread start-up, slows whichever comes
+/// next by a few percent), and a fixed order, or a rotation, which varies
+/// who goes first, leaves each contender right behind the same one, its
+/// neighbour in the list, time after time.
+pub fn run_order(n: usize, rng: &mut fastrand::Rng) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    rng.shuffle(&mut order);
+    order
+}
+
 /// Every in-memory contender, in the order tables list them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Contender {
@@ -449,6 +462,32 @@ pub(crate) use with_async_pool;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn over_many_rounds_every_contender_goes_first_and_follows_every_other() {
+        let n = 8;
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut first = vec![0; n];
+        let mut follows = vec![vec![0; n]; n];
+        for _ in 0..2000 {
+            let order = run_order(n, &mut rng);
+            let mut sorted = order.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, (0..n).collect::<Vec<_>>(), "each runs once a round");
+            first[order[0]] += 1;
+            for pair in order.windows(2) {
+                follows[pair[1]][pair[0]] += 1;
+            }
+        }
+        assert!(first.iter().all(|&f| f > 0), "{first:?}");
+        for (j, before) in follows.iter().enumerate() {
+            for (i, &count) in before.iter().enumerate() {
+                if i != j {
+                    assert!(count > 0, "{} never ran right after {}", j, i);
+                }
+            }
+        }
+    }
 
     async fn round_trip<P: AsyncPool>() {
         let pool = P::build(2);

@@ -676,7 +676,9 @@ fn run_one(
 }
 
 /// Runs the suite: every contender at every client count, `reps` times,
-/// interleaved. Returns an error only when the server cannot be reached.
+/// interleaved, in a random order each time (see
+/// [`run_order`](crate::pools::run_order)). Returns an error only when the
+/// server cannot be reached.
 ///
 /// # Errors
 /// When nothing answers at the target or `SELECT version()` fails.
@@ -705,9 +707,11 @@ pub fn run(
             "pgbench not found on PATH nor under /usr/lib/postgresql/*/bin".to_owned(),
         ));
     }
+    let mut rng = fastrand::Rng::new();
     for rep in 0..cfg.reps {
         for &clients in &cfg.clients {
-            for contender in names::ALL {
+            for i in crate::pools::run_order(names::ALL.len(), &mut rng) {
+                let contender = names::ALL[i];
                 if !crate::pools::selected(cfg.only.as_deref(), contender)
                     || skipped.iter().any(|(name, _)| name == contender)
                 {

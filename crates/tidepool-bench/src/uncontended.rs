@@ -93,7 +93,8 @@ pub const CONTENDERS: [Contender; 7] = [
     Contender::FifoFloor,
 ];
 
-/// Runs the suite on `rt`.
+/// Runs the suite on `rt`: every repetition runs each contender once, in a
+/// random order (see [`run_order`](crate::pools::run_order)).
 pub fn run(
     rt: &Runtime,
     cfg: &UncontendedConfig,
@@ -111,8 +112,10 @@ pub fn run(
             ns_per_op: Vec::new(),
         })
         .collect();
+    let mut rng = fastrand::Rng::new();
     for rep in 0..cfg.reps {
-        for (row, &contender) in rows.iter_mut().zip(&chosen) {
+        for i in pools::run_order(chosen.len(), &mut rng) {
+            let (row, contender) = (&mut rows[i], chosen[i]);
             let ns = measure(rt, contender, budget);
             progress(&format!(
                 "uncontended rep {}/{} {:<9} {ns:>8.1} ns/op",
