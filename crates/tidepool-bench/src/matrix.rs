@@ -226,8 +226,9 @@ fn median_us(times: &[Duration]) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64() * 1e6)
 }
 
-/// The share of rounds in which `times` beat `reference` (the same round's
-/// iteration of another contender): 0.5 when neither is faster.
+/// The share of rounds (0.0–1.0) in which `times` beat `reference`, the same
+/// round's iteration of another contender; about 0.5 when neither is faster
+/// than the other, and equal times count for neither.
 fn share_faster(times: &[Duration], reference: &[Duration]) -> f64 {
     let rounds = times.len().min(reference.len());
     if rounds == 0 {
@@ -246,13 +247,12 @@ pub const ITERATION_LIMIT: Duration = Duration::from_secs(30);
 ///
 /// Every pool is built and warmed first; then the contenders take turns
 /// iteration by iteration, in an order drawn afresh for every round (see
-/// [`pools::run_order`]).
-/// So each contender's iterations are spread over the whole cell, side by
-/// side with every other contender's: a phase of the machine or of the
-/// runtime (on a 2-core VM the same loop's iteration time moves between
-/// distinct levels from one stretch of iterations to the next) falls on all
-/// of them alike,
-/// and iteration `i` of two contenders can be compared as a pair.
+/// [`pools::run_order`]). So each contender's iterations are spread over
+/// the whole cell, side by side with every other contender's: a phase of
+/// the machine or of the runtime (on a 2-core VM the same loop's iteration
+/// time moves between distinct levels from one stretch of iterations to the
+/// next) falls on all of them alike, and iteration `i` of two contenders
+/// can be compared as a pair.
 ///
 /// A contender stalled in an iteration (see [`ITERATION_LIMIT`]) sits out
 /// the rest of the cell; its stuck tasks are left behind, parked, as they
