@@ -342,11 +342,7 @@ const MATRIX_REFERENCES: [&str; 2] = ["fifo floor", "no pool"];
 /// Per cell: tidepool against the peer with the lowest median, and how
 /// often that peer won a round outright.
 fn best_peer_table(w: &mut String, r: &MatrixResults) {
-    let _ = writeln!(
-        w,
-        "### tidepool against the best peer in each cell
-"
-    );
+    let _ = writeln!(w, "### tidepool against the best peer in each cell\n");
     let _ = writeln!(
         w,
         "The best peer is the pool (not a reference row) with the lowest median in the cell. \
