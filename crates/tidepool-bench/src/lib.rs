@@ -14,4 +14,5 @@ pub mod pools;
 pub mod postgres;
 pub mod report;
 pub mod stats;
+pub mod targets;
 pub mod uncontended;

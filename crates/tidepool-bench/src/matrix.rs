@@ -123,7 +123,21 @@ impl MatrixResults {
             .iter()
             .find(|c| c.pool_size == pool_size && c.workers == workers && c.contender == contender)
     }
+
+    /// The peer with the lowest median at (`pool_size`, `workers`): a pool
+    /// other than tidepool, not one of the [`REFERENCES`].
+    pub fn best_peer(&self, pool_size: usize, workers: usize) -> Option<&MatrixCell> {
+        self.contenders
+            .iter()
+            .filter(|c| *c != Contender::Tidepool.name() && !REFERENCES.contains(&c.as_str()))
+            .filter_map(|c| self.cell(pool_size, workers, c))
+            .min_by(|a, b| a.spread().median.total_cmp(&b.spread().median))
+    }
 }
+
+/// The rows that are not pools (the cost of the tasks alone, and of strict
+/// FIFO by itself): shown beside the pools, never counted as peers.
+pub const REFERENCES: [&str; 2] = ["fifo floor", "no pool"];
 
 /// The contenders of this suite, in table order.
 pub const CONTENDERS: [Contender; 8] = [

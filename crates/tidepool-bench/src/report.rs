@@ -197,6 +197,7 @@ pub fn render(
     if let Some(m) = &results.machine {
         machine_section(w, m);
     }
+    crate::targets::section(w, results);
     if let Some(s) = &results.matrix {
         matrix_section(w, s, charts_dir, &link)?;
     }
@@ -335,10 +336,6 @@ fn matrix_section(
     Ok(())
 }
 
-/// The reference rows of the matrix, which are not pools and never count
-/// as peers.
-const MATRIX_REFERENCES: [&str; 2] = ["fifo floor", "no pool"];
-
 /// Per cell: tidepool against the peer with the lowest median, and how
 /// often that peer won a round outright.
 fn best_peer_table(w: &mut String, r: &MatrixResults) {
@@ -361,13 +358,9 @@ fn best_peer_table(w: &mut String, r: &MatrixResults) {
             else {
                 continue;
             };
-            let best = r
-                .contenders
-                .iter()
-                .filter(|c| *c != "tidepool" && !MATRIX_REFERENCES.contains(&c.as_str()))
-                .filter_map(|c| r.cell(size, workers, c))
-                .min_by(|a, b| a.spread().median.total_cmp(&b.spread().median));
-            let Some(best) = best else { continue };
+            let Some(best) = r.best_peer(size, workers) else {
+                continue;
+            };
             let median = best.spread().median;
             let won = if best.faster_than_tidepool.is_empty() {
                 "n/a".to_owned()
