@@ -101,6 +101,13 @@ impl MatrixCell {
     pub fn spread(&self) -> Spread {
         Spread::of(&self.medians_us)
     }
+
+    /// The median over repetitions of [`faster_than_tidepool`](Self::faster_than_tidepool),
+    /// if it was recorded.
+    pub fn share_faster_than_tidepool(&self) -> Option<f64> {
+        (!self.faster_than_tidepool.is_empty())
+            .then(|| Spread::of(&self.faster_than_tidepool).median)
+    }
 }
 
 /// The suite's results.
@@ -330,8 +337,8 @@ impl Runner {
                 .map_err(|_| {
                     format!("stalled: an iteration had not finished after {ITERATION_LIMIT:?}")
                 }),
-            Runner::R2d2(pool) => Ok(round_r2d2(pool, workers)),
-            Runner::NoPool(counter) => Ok(rt.block_on(round_baseline(counter, workers))),
+            Runner::R2d2(pool) => Ok(iteration_r2d2(pool, workers)),
+            Runner::NoPool(counter) => Ok(rt.block_on(iteration_baseline(counter, workers))),
         }
     }
 }
@@ -343,14 +350,14 @@ trait Iterate {
 
 impl<P: AsyncPool> Iterate for P {
     fn once(&self, workers: usize) -> Pin<Box<dyn Future<Output = Duration> + Send + '_>> {
-        Box::pin(round_on(self, workers))
+        Box::pin(iteration_on(self, workers))
     }
 }
 
 /// One iteration on a pool already built and warmed: `workers` tasks, each
 /// doing [`OPS_PER_WORKER`] × (get, increment, drop).
-pub async fn round_on<P: AsyncPool>(pool: &P, workers: usize) -> Duration {
-    time_round(workers, || {
+pub async fn iteration_on<P: AsyncPool>(pool: &P, workers: usize) -> Duration {
+    time_iteration(workers, || {
         let pool = pool.clone();
         async move {
             for _ in 0..OPS_PER_WORKER {
@@ -363,8 +370,8 @@ pub async fn round_on<P: AsyncPool>(pool: &P, workers: usize) -> Duration {
 }
 
 /// The baseline: the same tasks, an atomic increment instead of a pool.
-async fn round_baseline(counter: &Arc<AtomicI32>, workers: usize) -> Duration {
-    time_round(workers, || {
+async fn iteration_baseline(counter: &Arc<AtomicI32>, workers: usize) -> Duration {
+    time_iteration(workers, || {
         let counter = Arc::clone(counter);
         async move {
             for _ in 0..OPS_PER_WORKER {
@@ -375,9 +382,9 @@ async fn round_baseline(counter: &Arc<AtomicI32>, workers: usize) -> Duration {
     .await
 }
 
-/// Times one round: spawns `workers` tasks made by `task` and waits for all
-/// of them.
-async fn time_round<F, Fut>(workers: usize, task: F) -> Duration
+/// Times one iteration: spawns `workers` tasks made by `task` and waits for
+/// all of them.
+async fn time_iteration<F, Fut>(workers: usize, task: F) -> Duration
 where
     F: Fn() -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
@@ -391,7 +398,7 @@ where
 }
 
 /// One r2d2 iteration, with one OS thread per worker.
-fn round_r2d2(pool: &r2d2::Pool<pools::R2d2Ints>, workers: usize) -> Duration {
+fn iteration_r2d2(pool: &r2d2::Pool<pools::R2d2Ints>, workers: usize) -> Duration {
     let start = Instant::now();
     let handles: Vec<_> = (0..workers)
         .map(|_| {
@@ -483,7 +490,7 @@ mod tests {
         rt.block_on(async {
             let pool = crate::pools::Tidepool::build(4);
             pool.warm(4).await;
-            round_on(&pool, 16).await;
+            iteration_on(&pool, 16).await;
             let counters = pool.0.counters();
             assert_eq!(
                 counters.created, 4,

@@ -362,14 +362,9 @@ fn best_peer_table(w: &mut String, r: &MatrixResults) {
                 continue;
             };
             let median = best.spread().median;
-            let won = if best.faster_than_tidepool.is_empty() {
-                "n/a".to_owned()
-            } else {
-                format!(
-                    "{:.0} %",
-                    Spread::of(&best.faster_than_tidepool).median * 100.0
-                )
-            };
+            let won = best
+                .share_faster_than_tidepool()
+                .map_or("n/a".to_owned(), |share| format!("{:.0} %", share * 100.0));
             let _ = writeln!(
                 w,
                 "| {size} | {workers} | {tidepool:.1} | {} | {median:.1} | {} | {won} |",

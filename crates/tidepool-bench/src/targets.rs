@@ -84,15 +84,15 @@ fn matrix_line(r: &MatrixResults) -> Option<String> {
             cells += 1;
             let (tm, bm) = (t.spread().median, best.spread().median);
             if tm > bm {
-                let won = if best.faster_than_tidepool.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        ", {} won {:.0} % of the paired rounds",
-                        best.contender,
-                        crate::stats::Spread::of(&best.faster_than_tidepool).median * 100.0
-                    )
-                };
+                let won = best
+                    .share_faster_than_tidepool()
+                    .map_or(String::new(), |share| {
+                        format!(
+                            ", {} won {:.0} % of the paired rounds",
+                            best.contender,
+                            share * 100.0
+                        )
+                    });
                 let tasks_alone =
                     r.cell(size, workers, Contender::NoPool.name())
                         .map_or(String::new(), |c| {
