@@ -111,7 +111,7 @@ impl Collector for Snapshot {
         {
             let mut m = enc.encode_descriptor(
                 "tidepool_pool_connections",
-                "Open connections by state (idle, in_use) and connections being opened (pending).",
+                "Open connections by state (idle, in_use, checking: out for a reset or keepalive ping) and connections being opened (pending).",
                 None,
                 MetricType::Gauge,
             )?;
@@ -120,6 +120,7 @@ impl Collector for Snapshot {
                 for (state, v) in [
                     ("idle", g.idle),
                     ("in_use", g.in_use),
+                    ("checking", g.checking),
                     ("pending", g.pending),
                 ] {
                     let labels = [("pool", s.name.as_str()), ("state", state)];

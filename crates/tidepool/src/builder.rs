@@ -3,12 +3,12 @@
 use std::fmt;
 use std::time::Duration;
 
-use tokio::time::{Instant, sleep};
+use tokio::time::{Instant, timeout_at};
 
 use crate::config::{HealthConfig, IdleOrder, PoolConfig, Validation, WarmUp};
 use crate::error::{BuildError, ConfigError, PoolError};
-use crate::state::{CreateKind, CreateOrder};
-use crate::{Manager, Pool, tasks};
+use crate::state::Warmth;
+use crate::{Manager, Pool};
 
 /// Builds a [`Pool`]. Every setting starts at the default documented on
 /// [`PoolConfig`]; [`build`](Builder::build) validates them all.
@@ -93,6 +93,9 @@ impl<M: Manager> Builder<M> {
         idle_order: IdleOrder;
         /// Leak detection threshold (`None`: off). Default: off.
         leak_detection_threshold: Option<Duration>;
+        /// Capture a backtrace with every checkout for leak reports (tens of
+        /// µs per get). Default: `false`.
+        leak_detection_backtrace: bool;
         /// Warm-up done by [`build_warm`](Builder::build_warm). Default: [`WarmUp::Lazy`].
         warm_up: WarmUp;
         /// Maintenance period. Default: 1 s.
@@ -115,8 +118,9 @@ impl<M: Manager> Builder<M> {
 
     /// Builds the pool and warms it up as `warm_up` says: `lazy` returns at
     /// once; `eager` waits (up to `acquire_timeout`) until `min_idle`
-    /// connections are open; `eager_fail_fast` also opens the first
-    /// connection itself and fails if it cannot.
+    /// connections are open; `eager_fail_fast` waits until `min_idle` (at
+    /// least one) are open, and fails once connecting has failed
+    /// `max_retries + 1` times in a row, or with an error no retry can fix.
     ///
     /// # Errors
     /// [`BuildError::Config`] for invalid settings; with `eager_fail_fast`,
@@ -124,53 +128,41 @@ impl<M: Manager> Builder<M> {
     pub async fn build_warm(self) -> Result<Pool<M>, BuildError<M::Error>> {
         let warm_up = self.cfg.warm_up;
         let pool = self.build()?;
-        if warm_up == WarmUp::Lazy {
-            return Ok(pool);
-        }
+        let target = match warm_up {
+            WarmUp::Lazy => return Ok(pool),
+            WarmUp::Eager => pool.shared.cfg.min_idle,
+            WarmUp::EagerFailFast => pool.shared.cfg.min_idle.max(1),
+        };
         let shared = &pool.shared;
+        let now = shared.clock.now();
+        shared.with_state(|st| st.warm_up(target, now));
         let deadline = Instant::now() + shared.cfg.acquire_timeout;
-        if warm_up == WarmUp::EagerFailFast {
-            let reserved = shared.with_state(|st| st.reserve());
-            if reserved {
-                let order = CreateOrder {
-                    kind: CreateKind::Regular,
-                    deadline: Some(deadline),
-                };
-                match tasks::open(shared, order, true).await {
-                    Ok((conn, took)) => {
-                        let now = shared.clock.now();
-                        shared.with_state(|st| st.created(conn, CreateKind::Regular, took, now));
-                    }
-                    Err(gave_up) => {
-                        let error = shared.with_state(|st| {
-                            st.create_gave_up(
-                                CreateKind::Regular,
-                                gave_up.attempts,
-                                false,
-                                shared.clock.now(),
-                            );
-                            st.last_error()
-                        });
-                        pool.close();
-                        let err = match error {
-                            Some(error) => PoolError::Connect {
-                                attempts: gave_up.attempts,
-                                error,
-                            },
-                            None => PoolError::Closed,
-                        };
-                        return Err(BuildError::Connect(err));
-                    }
+        let outcome = loop {
+            let ended = shared.connect_ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            let (warmth, last_error) = {
+                let st = shared.lock();
+                (st.warmth(target), st.last_error())
+            };
+            match (warmth, last_error) {
+                (Warmth::Warm, _) => break Ok(()),
+                (Warmth::Failed(attempts), Some(error)) if warm_up == WarmUp::EagerFailFast => {
+                    break Err(PoolError::Connect { attempts, error });
                 }
+                _ => {}
+            }
+            if timeout_at(deadline, ended).await.is_err() {
+                break Ok(());
+            }
+        };
+        shared.with_state(|st| st.warm_up(0, shared.clock.now()));
+        match outcome {
+            Ok(()) => Ok(pool),
+            Err(e) => {
+                pool.close();
+                Err(BuildError::Connect(e))
             }
         }
-        while Instant::now() < deadline {
-            let g = pool.gauges();
-            if g.idle + g.in_use >= g.min_idle {
-                break;
-            }
-            sleep(Duration::from_millis(5)).await;
-        }
-        Ok(pool)
     }
 }

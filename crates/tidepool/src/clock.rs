@@ -99,6 +99,14 @@ impl Clock {
         }
     }
 
+    /// The tokio `Instant` of stamp `at`, for timers.
+    pub(crate) fn instant_at(&self, at: Stamp) -> Instant {
+        let ahead = at.saturating_duration_since(self.now());
+        let now = Instant::now();
+        now.checked_add(ahead)
+            .unwrap_or(now + Duration::from_secs(86_400 * 365))
+    }
+
     /// The tokio `Instant` at which `elapsed` will have passed since `from`,
     /// for timers.
     pub(crate) fn instant_after(&self, from: Stamp, elapsed: Duration) -> Instant {

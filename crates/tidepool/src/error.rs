@@ -11,10 +11,21 @@ use std::time::Duration;
 pub enum ConnectError<E> {
     /// The backend refused or failed (`connect` or `after_create`).
     Backend(Arc<E>),
-    /// One attempt took longer than `create_timeout` (or the caller's deadline).
+    /// One attempt took longer than `create_timeout`.
     TimedOut {
         /// How long the attempt was allowed to take.
         after: Duration,
+    },
+    /// A manager hook panicked on a new connection (the panic's message).
+    Panicked(Arc<str>),
+    /// A new connection opened but could not be handed out: the check named
+    /// failed on it before any caller had it (`validate`, `before_checkout`,
+    /// or `has_broken`), with the backend's error when there was one.
+    Unusable {
+        /// The check that refused it.
+        check: &'static str,
+        /// What the check reported.
+        cause: Option<Arc<E>>,
     },
 }
 
@@ -23,6 +34,11 @@ impl<E> Clone for ConnectError<E> {
         match self {
             Self::Backend(e) => Self::Backend(Arc::clone(e)),
             Self::TimedOut { after } => Self::TimedOut { after: *after },
+            Self::Panicked(message) => Self::Panicked(Arc::clone(message)),
+            Self::Unusable { check, cause } => Self::Unusable {
+                check,
+                cause: cause.clone(),
+            },
         }
     }
 }
@@ -47,6 +63,14 @@ impl<E: StdError> fmt::Display for ConnectError<E> {
                 Ok(())
             }
             Self::TimedOut { after } => write!(f, "connect timed out after {after:?}"),
+            Self::Panicked(message) => write!(f, "a manager hook panicked: {message}"),
+            Self::Unusable {
+                check,
+                cause: Some(e),
+            } => write!(f, "a new connection failed `{check}`: {e}"),
+            Self::Unusable { check, cause: None } => {
+                write!(f, "a new connection failed `{check}`")
+            }
         }
     }
 }
@@ -54,8 +78,8 @@ impl<E: StdError> fmt::Display for ConnectError<E> {
 impl<E: StdError + 'static> StdError for ConnectError<E> {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
-            Self::Backend(e) => Some(&**e),
-            Self::TimedOut { .. } => None,
+            Self::Backend(e) | Self::Unusable { cause: Some(e), .. } => Some(&**e),
+            Self::TimedOut { .. } | Self::Panicked(_) | Self::Unusable { cause: None, .. } => None,
         }
     }
 }
@@ -71,6 +95,8 @@ pub enum PoolError<E> {
         /// The last connect failure, when creating connections kept failing;
         /// the usual real reason behind a timeout.
         last_error: Option<ConnectError<E>>,
+        /// What the pool was doing when the wait ended.
+        cause: TimeoutCause,
     },
     /// Creating a connection for this caller failed on every attempt.
     Connect {
@@ -91,6 +117,7 @@ impl<E: StdError> fmt::Display for PoolError<E> {
             Self::Timeout {
                 waited,
                 last_error: Some(e),
+                ..
             } => write!(
                 f,
                 "timed out after {waited:?} waiting for a connection; last connect error: {e}"
@@ -98,9 +125,10 @@ impl<E: StdError> fmt::Display for PoolError<E> {
             Self::Timeout {
                 waited,
                 last_error: None,
+                cause,
             } => write!(
                 f,
-                "timed out after {waited:?} waiting for a connection (all connections busy)"
+                "timed out after {waited:?} waiting for a connection ({cause})"
             ),
             Self::Connect { attempts, error } => {
                 write!(
@@ -142,8 +170,45 @@ impl<E> PoolError<E> {
     /// The backend error behind this one, if any.
     pub fn backend_error(&self) -> Option<&E> {
         match self.connect_error()? {
-            ConnectError::Backend(e) => Some(e),
-            ConnectError::TimedOut { .. } => None,
+            ConnectError::Backend(e) | ConnectError::Unusable { cause: Some(e), .. } => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// What a pool was doing when a caller's wait for a connection ended, read
+/// from its state at that moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TimeoutCause {
+    /// Every connection the pool may open was checked out.
+    Busy {
+        /// Connections checked out by callers.
+        in_use: usize,
+        /// The pool's `max_size`.
+        max_size: usize,
+    },
+    /// The pool is paused.
+    Paused,
+    /// No connection was open.
+    NoConnection {
+        /// Connects under way.
+        connecting: usize,
+    },
+}
+
+impl fmt::Display for TimeoutCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Busy { in_use, max_size } => {
+                write!(f, "all connections busy: {in_use} in use of {max_size}")
+            }
+            Self::Paused => f.write_str("the pool is paused"),
+            Self::NoConnection { connecting: 0 } => f.write_str("no connection is open"),
+            Self::NoConnection { connecting } => write!(
+                f,
+                "no connection is open yet; {connecting} connect(s) under way"
+            ),
         }
     }
 }

@@ -11,9 +11,10 @@ use crate::stats::Stats;
 pub enum HealthStatus {
     /// Under the degraded utilization and no recent errors.
     Healthy,
-    /// Busy (between the thresholds), paused, or some recent errors.
+    /// Busy or saturated (callers may wait), paused, or some recent errors.
     Degraded,
-    /// Saturated, closed, or many recent errors.
+    /// Failing its callers: closed, or many recent errors (failed connects,
+    /// timeouts).
     Unhealthy,
 }
 
@@ -59,12 +60,12 @@ impl Health {
             flag(HealthStatus::Unhealthy, "pool is closed".into());
         }
         let pct = d.utilization * 100.0;
-        if d.utilization > cfg.unhealthy_utilization {
+        if d.utilization > cfg.saturated_utilization {
             flag(
-                HealthStatus::Unhealthy,
+                HealthStatus::Degraded,
                 format!(
-                    "utilization {pct:.0}% is above {:.0}%",
-                    cfg.unhealthy_utilization * 100.0
+                    "saturated: utilization {pct:.0}% is above {:.0}%",
+                    cfg.saturated_utilization * 100.0
                 ),
             );
         } else if d.utilization >= cfg.degraded_utilization {

@@ -7,6 +7,7 @@
 //! - [`Stats`], [`Health`], [`Advice`]: what the pool knows about itself.
 //! - [`Registry`]: named pools of any manager behind one handle.
 
+mod acquire;
 mod builder;
 mod clock;
 mod config;
@@ -16,8 +17,10 @@ mod guard;
 mod health;
 mod histogram;
 mod manager;
+mod panic;
 mod pool;
 mod registry;
+mod shared;
 mod stash;
 mod state;
 mod stats;
@@ -26,7 +29,7 @@ mod tasks;
 pub use builder::Builder;
 pub use config::{HealthConfig, IdleOrder, PoolConfig, Validation, WarmUp, off_or_duration};
 pub use conn::ConnectionInfo;
-pub use error::{BuildError, ConfigError, ConnectError, PoolError};
+pub use error::{BuildError, ConfigError, ConnectError, PoolError, TimeoutCause};
 pub use guard::Pooled;
 pub use health::{
     Advice, AdviceKind, Health, HealthStatus, Recommendation, SizingEstimate, SizingVerdict,

@@ -47,8 +47,11 @@ pub trait Manager: Send + Sync + 'static {
         conn: &mut Self::Connection,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
-    /// A cheap, synchronous "has it broken?" check, run on every return.
-    /// Returning `true` closes the connection instead of reusing it.
+    /// A cheap, synchronous "has it broken?" check, run on every return and
+    /// before every checkout: a connection whose driver already knows it is
+    /// closed (a server-side kill it has read) is never handed out.
+    /// Returning `true` closes the connection. It must cost no more than
+    /// reading a flag: no round trip, no lock another caller may hold.
     ///
     /// Default: `false`.
     fn has_broken(&self, conn: &mut Self::Connection) -> bool {
@@ -78,7 +81,8 @@ pub trait Manager: Send + Sync + 'static {
         async { Ok(()) }
     }
 
-    /// Runs before a connection is handed to a caller. An error closes the
+    /// Runs before a connection is handed to a caller, bounded by
+    /// `validation_timeout`. An error, a timeout or a panic closes the
     /// connection and the caller is served by another one.
     ///
     /// Default: does nothing.

@@ -1,26 +1,21 @@
 //! The async layer: `get()`, waiting, timeouts, and runtime control.
 
-use std::backtrace::Backtrace;
 use std::fmt;
 use std::future::Future;
 use std::panic::Location;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::runtime::Handle;
-use tokio::sync::{Notify, oneshot};
-use tokio::task::AbortHandle;
-use tokio::time::{Instant, timeout, timeout_at};
+use tokio::time::{Instant, timeout_at};
 
 use crate::clock::{Clock, Stamp};
 use crate::config::PoolConfig;
-use crate::conn::Conn;
 use crate::error::{ConfigError, ConnectError, PoolError};
 use crate::guard::Pooled;
 use crate::health::{Advice, Health};
-use crate::stash::{Put, Stash, Take};
-use crate::state::{Aftermath, Caller, Checkout, Grant, State};
-use crate::stats::{CloseReason, Counters, Gauges, Stats};
+use crate::shared::{Locked, Shared};
+use crate::stats::{Counters, Gauges, Stats};
 use crate::{Builder, Manager, tasks};
 
 /// A pool of connections made by a [`Manager`]. Cheap to clone: clones share
@@ -69,219 +64,6 @@ impl<M: Manager> fmt::Debug for Pool<M> {
     }
 }
 
-/// What one pool shares between its handles, guards and tasks.
-pub(crate) struct Shared<M: Manager> {
-    pub(crate) name: String,
-    pub(crate) manager: M,
-    /// The settings as built; `max_size` and `min_idle` live on in `state`.
-    pub(crate) cfg: PoolConfig,
-    pub(crate) clock: Clock,
-    state: parking_lot::Mutex<State<M::Connection, M::Error>>,
-    /// The state's per-thread stash, reached without its lock.
-    stash: Arc<Stash<M::Connection>>,
-    handle: Handle,
-    emptied: Notify,
-    maintenance: Mutex<Option<AbortHandle>>,
-}
-
-impl<M: Manager> Drop for Shared<M> {
-    fn drop(&mut self) {
-        let task = self
-            .maintenance
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(task) = task.take() {
-            task.abort();
-        }
-    }
-}
-
-impl<M: Manager> Shared<M> {
-    pub(crate) fn lock(&self) -> parking_lot::MutexGuard<'_, State<M::Connection, M::Error>> {
-        self.state.lock()
-    }
-
-    /// Carries out what a locked section decided, after the lock is gone.
-    #[inline]
-    pub(crate) fn finish(self: &Arc<Self>, after: Option<Aftermath<M::Connection>>) {
-        if let Some(after) = after {
-            self.finish_slow(after);
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn finish_slow(self: &Arc<Self>, after: Aftermath<M::Connection>) {
-        for (conn, reason) in after.dead {
-            tracing::debug!(
-                pool = %self.name,
-                connection = conn.id,
-                reason = reason.as_str(),
-                "connection closed"
-            );
-            drop(conn);
-        }
-        for order in after.orders {
-            self.handle.spawn(tasks::create(Arc::clone(self), order));
-        }
-        if after.emptied {
-            self.emptied.notify_waiters();
-        }
-    }
-
-    /// Runs `f` on the locked state, then carries out its aftermath.
-    pub(crate) fn with_state<R>(
-        self: &Arc<Self>,
-        f: impl FnOnce(&mut State<M::Connection, M::Error>) -> R,
-    ) -> R {
-        let (r, after) = {
-            let mut st = self.lock();
-            let r = f(&mut st);
-            (r, st.take_aftermath())
-        };
-        self.finish(after);
-        r
-    }
-
-    pub(crate) fn spawn<F: Future<Output = ()> + Send + 'static>(&self, f: F) {
-        self.handle.spawn(f);
-    }
-
-    /// A guard gives its connection back.
-    pub(crate) fn checkin(
-        self: &Arc<Self>,
-        mut conn: Conn<M::Connection>,
-        since: Stamp,
-        broken: bool,
-    ) {
-        let now = self.clock.now();
-        let held = now.nanos_since(since);
-        let broken = broken || self.manager.has_broken(&mut conn.raw);
-        if !broken && self.manager.needs_reset(&mut conn.raw) {
-            self.with_state(|st| st.returned_for_reset(&mut conn, held, now));
-            self.spawn(tasks::reset(Arc::clone(self), conn));
-            return;
-        }
-        if !broken {
-            match self.stash.put(conn, held, now) {
-                Put::Stashed => return,
-                Put::Displaced(old) => {
-                    self.with_state(|st| st.unstash(old, now));
-                    return;
-                }
-                Put::Refused(back) => conn = back,
-            }
-        }
-        self.with_state(|st| st.checkin(conn, held, now, broken));
-    }
-}
-
-/// Gives a connection back if its `get()` is dropped while it is being
-/// validated or prepared.
-struct Preparing<'a, M: Manager> {
-    shared: &'a Arc<Shared<M>>,
-    conn: Option<Conn<M::Connection>>,
-}
-
-impl<M: Manager> Drop for Preparing<'_, M> {
-    // Inlined so that a get that handed its connection out (nearly all of
-    // them) pays nothing for the guard: the compiler sees `conn` is `None`.
-    #[inline]
-    fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            // Interrupted mid-conversation: its protocol state is unknown.
-            self.shared.with_state(|st| {
-                st.cancelled();
-                st.reject_checkout(conn, CloseReason::Error, self.shared.clock.now());
-            });
-        }
-    }
-}
-
-impl<M: Manager> Preparing<'_, M> {
-    /// Pings the connection: when it answered, or `None` if it failed (it
-    /// is then closed).
-    async fn validate(&mut self) -> Option<Stamp> {
-        let shared = self.shared;
-        let conn = self.conn.as_mut()?;
-        let outcome = timeout(
-            shared.cfg.validation_timeout,
-            shared.manager.validate(&mut conn.raw),
-        )
-        .await;
-        let now = shared.clock.now();
-        match outcome {
-            Ok(Ok(())) => {
-                conn.checked_at = now;
-                return Some(now);
-            }
-            Ok(Err(e)) => {
-                tracing::info!(pool = %shared.name, connection = conn.id, error = %e, "validation failed");
-            }
-            Err(_) => {
-                tracing::info!(pool = %shared.name, connection = conn.id, "validation timed out");
-            }
-        }
-        self.reject(CloseReason::FailedValidation);
-        None
-    }
-
-    /// Closes a connection that could not be handed out.
-    fn reject(&mut self, reason: CloseReason) {
-        if let Some(conn) = self.conn.take() {
-            let shared = self.shared;
-            shared.with_state(|st| st.reject_checkout(conn, reason, shared.clock.now()));
-        }
-    }
-}
-
-/// A queued `get()`; leaves the queue (or gives back what it was sent) when
-/// dropped.
-struct Waiting<'a, M: Manager> {
-    shared: &'a Arc<Shared<M>>,
-    id: u64,
-    rx: oneshot::Receiver<Grant<M::Connection, M::Error>>,
-    armed: bool,
-}
-
-impl<M: Manager> Drop for Waiting<'_, M> {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        let rx = &mut self.rx;
-        let id = self.id;
-        self.shared.with_state(|st| {
-            if st.cancel_waiter(id) {
-                st.cancelled();
-            } else if let Ok(grant) = rx.try_recv() {
-                st.release_grant(grant, self.shared.clock.now());
-            }
-        });
-    }
-}
-
-/// One get, and where it stands between its attempts.
-struct Attempt {
-    /// How long it may wait in all, from `started`.
-    wait: Duration,
-    location: &'static Location<'static>,
-    no_wait: bool,
-    started: Stamp,
-    /// No attempt has been counted yet.
-    first: bool,
-    /// It has not queued yet.
-    first_wait: bool,
-}
-
-/// The outcome of one locked attempt.
-enum Step<C, E> {
-    /// A connection, checked out at the stamp given.
-    Ready(Conn<C>, Stamp),
-    Wait(u64, oneshot::Receiver<Grant<C, E>>, Instant),
-    Failed(PoolError<E>),
-}
-
 impl<M: Manager> Pool<M> {
     /// Starts building a pool over `manager`.
     pub fn builder(manager: M) -> Builder<M> {
@@ -290,31 +72,13 @@ impl<M: Manager> Pool<M> {
 
     pub(crate) fn start(manager: M, cfg: PoolConfig, name: String) -> Result<Self, ConfigError> {
         cfg.validate()?;
-        let handle = Handle::try_current().map_err(|_| {
+        let home = Handle::try_current().map_err(|_| {
             ConfigError::new("runtime", "the pool must be built inside a tokio runtime")
         })?;
-        let clock = Clock::for_runtime(&handle);
+        let clock = Clock::for_runtime(&home);
         let now = clock.now();
-        let state = State::new(cfg.clone(), now);
-        let shared = Arc::new(Shared {
-            name,
-            manager,
-            stash: state.stash(),
-            state: parking_lot::Mutex::new(state),
-            cfg,
-            clock,
-            handle,
-            emptied: Notify::new(),
-            maintenance: Mutex::new(None),
-        });
-        let task = shared.handle.spawn(tasks::maintain(
-            Arc::downgrade(&shared),
-            shared.cfg.maintenance_interval,
-        ));
-        *shared
-            .maintenance
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(task.abort_handle());
+        let shared = Arc::new(Shared::new(name, manager, cfg, home, clock, now));
+        shared.ensure_maintenance();
         shared.with_state(|st| st.plan_creates(now));
         Ok(Self { shared })
     }
@@ -377,180 +141,6 @@ impl<M: Manager> Pool<M> {
         self.acquire(self.shared.cfg.acquire_timeout, location, true)
     }
 
-    async fn acquire(
-        &self,
-        wait: Duration,
-        location: &'static Location<'static>,
-        no_wait: bool,
-    ) -> Result<Pooled<'_, M>, PoolError<M::Error>> {
-        let shared = &self.shared;
-        let started = shared.clock.now();
-        let mut attempt = Attempt {
-            wait,
-            location,
-            no_wait,
-            started,
-            first: true,
-            first_wait: true,
-        };
-        // What this thread parked on its last return comes first.
-        let mut parked = match shared.stash.take(started) {
-            Take::Hit(conn) => {
-                attempt.first = false;
-                Some(conn)
-            }
-            Take::Stale(conn) => {
-                shared.with_state(|st| st.unstash(conn, started));
-                None
-            }
-            Take::Empty => None,
-        };
-        loop {
-            let (conn, since) = match parked.take() {
-                Some(conn) => (conn, started),
-                None => match self.checkout(&mut attempt) {
-                    Step::Ready(conn, now) => (conn, now),
-                    Step::Failed(e) => return Err(e),
-                    Step::Wait(id, rx, deadline) => {
-                        // Boxed: the waiting future (a timer, a channel) is
-                        // the largest part of a get's state, and a hit never
-                        // needs it; unboxed it would grow every get() future,
-                        // and every task awaiting one, by its size.
-                        match Box::pin(self.wait(id, rx, started, deadline)).await? {
-                            Grant::Conn(conn) => (conn, shared.clock.now()),
-                            Grant::Failed { attempts, error } => {
-                                return Err(PoolError::Connect { attempts, error });
-                            }
-                            Grant::Closed => return Err(PoolError::Closed),
-                        }
-                    }
-                },
-            };
-            // Prepared in this body, not in a nested future that hands the
-            // connection back: on a hit that hand-back (a store-forwarding
-            // stall) and the nested future's setup and teardown took a
-            // seventh of a get + return.
-            let validate = conn.needs_validation(&shared.cfg, since);
-            let mut held = Preparing {
-                shared,
-                conn: Some(conn),
-            };
-            let mut since = since;
-            if validate {
-                // Boxed for the same reason as the wait: most gets skip it.
-                match Box::pin(held.validate()).await {
-                    Some(checked) => since = checked,
-                    None => continue,
-                }
-            }
-            let Some(conn) = held.conn.as_mut() else {
-                continue;
-            };
-            let info = conn.info(since, since);
-            match shared.manager.before_checkout(&mut conn.raw, &info).await {
-                Ok(()) => {
-                    if let Some(conn) = held.conn.take() {
-                        return Ok(Pooled::new(self, conn, since));
-                    }
-                }
-                Err(e) => {
-                    tracing::info!(pool = %shared.name, connection = info.id, error = %e, "before_checkout failed");
-                    held.reject(CloseReason::Error);
-                }
-            }
-        }
-    }
-
-    /// One locked attempt at a connection: an idle one, or a place in the
-    /// queue (or an error).
-    fn checkout(&self, attempt: &mut Attempt) -> Step<M::Connection, M::Error> {
-        let shared = &self.shared;
-        let now = if attempt.first {
-            attempt.started
-        } else {
-            shared.clock.now()
-        };
-        let mut caller = shared
-            .cfg
-            .leak_detection_threshold
-            .is_some()
-            .then(|| Caller {
-                location: attempt.location,
-                backtrace: Some(Box::new(Backtrace::force_capture())),
-            });
-        let (step, after) = {
-            let mut st = shared.lock();
-            let step = match st.checkout(now, attempt.started, attempt.first, || caller.take()) {
-                Checkout::Ready(conn) => Step::Ready(conn, now),
-                Checkout::Closed => Step::Failed(PoolError::Closed),
-                Checkout::Queue if attempt.no_wait => {
-                    st.none_idle();
-                    Step::Failed(PoolError::NoneIdle)
-                }
-                Checkout::Queue => {
-                    // Worked out afresh at each queuing rather than kept
-                    // (it comes out the same, to within the two clocks'
-                    // readings): every byte a get keeps is copied with
-                    // every task that spawns one.
-                    let deadline = shared.clock.instant_after(attempt.started, attempt.wait);
-                    let (tx, rx) = oneshot::channel();
-                    let id = st.enqueue(
-                        tx,
-                        now,
-                        attempt.started,
-                        Some(deadline),
-                        attempt.first_wait,
-                        attempt.first,
-                        caller.take(),
-                    );
-                    attempt.first_wait = false;
-                    Step::Wait(id, rx, deadline)
-                }
-            };
-            (step, st.take_aftermath())
-        };
-        shared.finish(after);
-        attempt.first = false;
-        step
-    }
-
-    async fn wait(
-        &self,
-        id: u64,
-        rx: oneshot::Receiver<Grant<M::Connection, M::Error>>,
-        started: Stamp,
-        deadline: Instant,
-    ) -> Result<Grant<M::Connection, M::Error>, PoolError<M::Error>> {
-        let shared = &self.shared;
-        let mut waiting = Waiting {
-            shared,
-            id,
-            rx,
-            armed: true,
-        };
-        if let Ok(received) = timeout_at(deadline, &mut waiting.rx).await {
-            waiting.armed = false;
-            return Ok(received.unwrap_or(Grant::Closed));
-        }
-        waiting.armed = false;
-        let now = shared.clock.now();
-        let rx = &mut waiting.rx;
-        shared.with_state(|st| {
-            if st.cancel_waiter(id) {
-                st.timed_out(now);
-                let waited = now.saturating_duration_since(started);
-                tracing::warn!(pool = %shared.name, waited_ms = waited.as_millis() as u64, "get timed out");
-                Err(PoolError::Timeout {
-                    waited,
-                    last_error: st.last_error(),
-                })
-            } else {
-                // Served just as the timer fired.
-                Ok(rx.try_recv().unwrap_or(Grant::Closed))
-            }
-        })
-    }
-
     /// Opens a connection through the manager that bypasses the pool: it is
     /// not counted, limited or reused. For the rare caller that must not hold
     /// a pooled connection (a `LISTEN` loop, a long migration).
@@ -576,9 +166,10 @@ impl<M: Manager> Pool<M> {
         self.shared.lock().cfg.clone()
     }
 
-    /// Current sizes, without copying histograms.
+    /// Current sizes, without copying histograms. Reads without waiting
+    /// for any get or return.
     pub fn gauges(&self) -> Gauges {
-        self.snapshot(|st, _| st.gauges())
+        self.shared.lock().gauges()
     }
 
     /// Counters since start, without copying histograms.
@@ -591,13 +182,16 @@ impl<M: Manager> Pool<M> {
         self.snapshot(|st, now| st.stats(&self.shared.name, now))
     }
 
-    /// Reads the state, as of now, once the stash has been swept into it.
-    fn snapshot<R>(&self, read: impl FnOnce(&mut State<M::Connection, M::Error>, Stamp) -> R) -> R {
+    /// Reads the state, as of now, with what the stash recorded added in.
+    /// Moves no connection.
+    fn snapshot<R>(&self, read: impl FnOnce(&mut Locked<M>, Stamp) -> R) -> R {
         let now = self.shared.clock.now();
-        self.shared.with_state(|st| {
-            st.sweep(now);
-            read(st, now)
-        })
+        // Taken out of the shards before the lock, so that waiting for a
+        // shard held by a get or a return never holds up the pool.
+        let drained = self.shared.stash.drain(now);
+        let mut st = self.shared.lock();
+        st.absorb(drained, now);
+        read(&mut st, now)
     }
 
     /// Healthy, degraded or unhealthy, with reasons.
@@ -655,7 +249,7 @@ impl<M: Manager> Pool<M> {
     pub fn close(&self) {
         let was_open = self.shared.with_state(|st| {
             let was_open = !st.is_closed();
-            st.close_pool(self.shared.clock.now());
+            st.close_pool();
             was_open
         });
         if was_open {

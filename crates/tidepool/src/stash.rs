@@ -18,20 +18,29 @@
 //! one locked instruction and a plain store.
 //!
 //! From the state's point of view a stashed connection is still checked out:
-//! `in_use` and `size` count it, so no capacity is created for it or lost. The
-//! shard keeps what the state would have recorded (hits, hold times, the
-//! rolling window); [`State::sweep`](crate::state::State::sweep) moves the
-//! connections back into the idle queue and adds the shards' statistics in
-//! before every snapshot, so statistics stay exact.
+//! `in_use` and `size` count it, so no capacity is created for it or lost.
+//! Gauges count it as idle where it sits (each shard has a `parked` flag,
+//! readable without its lock). The shard keeps what the state would have
+//! recorded (hits, hold times, the rolling window); a snapshot
+//! [`drain`](Stash::drain)s that before it reads, so statistics stay exact.
+//! Reading moves no connection.
 //!
 //! Strict FIFO is kept by closing the stash: while anyone waits (or the pool
 //! is paused, closed, shrinking, or tracking leaks) `open` is false, and
 //! neither `take` nor `put` touches a shard. The state clears `open` under
-//! its lock *before* it sweeps; each shard's lock orders the two, so a
-//! return either parked its connection before the sweep (and the sweep takes
-//! it to the waiter) or sees `open` false after it (and goes to the state,
-//! which hands it to the waiter). The same holds for the generation an
-//! [`evict`](crate::Pool::evict) bumps.
+//! its lock, and the same thread then *sweeps* every shard: it takes each
+//! shard's lock in turn and hands what it finds back to the state. Each
+//! shard's lock orders the two, so a return either parked its connection
+//! before the sweep took that shard (and the sweep takes it to the waiter)
+//! or locks the shard after the sweep and sees `open` false (and goes to the
+//! state, which hands it to the waiter). The same holds for the generation
+//! an [`evict`](crate::Pool::evict) bumps.
+//!
+//! Only a sweep or a drain waits for a shard, and neither runs under the
+//! pool's lock: a get or a return preempted while it holds a shard delays
+//! that one sweep, never every other caller. Under the pool's lock, shards
+//! are only *tried* (a checkout that finds the idle queue empty, upkeep),
+//! and a busy one is skipped.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -42,7 +51,8 @@ use spin::mutex::{SpinMutex, SpinMutexGuard};
 use crate::clock::Stamp;
 use crate::conn::Conn;
 use crate::histogram::Histogram;
-use crate::stats::{Counters, Window};
+use crate::state::Drained;
+use crate::stats::Window;
 
 /// Numbers threads in the order they first reach a stash.
 static NEXT_THREAD: AtomicUsize = AtomicUsize::new(0);
@@ -90,15 +100,29 @@ struct Local<C> {
 /// long.
 #[derive(Debug)]
 #[repr(align(128))]
-struct Shard<C>(SpinMutex<Local<C>>);
+struct Shard<C> {
+    local: SpinMutex<Local<C>>,
+    /// Whether `local.conn` is set: written under the lock (a plain store,
+    /// on the line the lock already holds), read without it by gauges.
+    parked: AtomicBool,
+}
 
 impl<C> Shard<C> {
+    /// Takes the parked connection, if any, under the lock held.
+    fn take_conn(&self, local: &mut Local<C>) -> Option<Conn<C>> {
+        let conn = local.conn.take();
+        if conn.is_some() {
+            self.parked.store(false, Relaxed);
+        }
+        conn
+    }
+
     /// Locks the shard for a sweep or a drain, waiting out the get or return
     /// that holds it (yielding the core, in case its thread was preempted
     /// mid-section).
     fn wait_lock(&self) -> SpinMutexGuard<'_, Local<C>> {
         loop {
-            if let Some(local) = self.0.try_lock() {
+            if let Some(local) = self.local.try_lock() {
                 return local;
             }
             for _ in 0..32 {
@@ -136,6 +160,9 @@ pub(crate) enum Put<C> {
 #[derive(Debug)]
 pub(crate) struct Stash<C> {
     open: AtomicBool,
+    /// The windows' start and length, for drained windows to match.
+    epoch: Stamp,
+    window: Duration,
     generation: AtomicU64,
     shards: Box<[Shard<C>]>,
     /// `shards.len() - 1`; the length is a power of two, so that picking a
@@ -150,17 +177,20 @@ impl<C> Stash<C> {
         let shards = shards.max(1).next_power_of_two();
         Self {
             open: AtomicBool::new(false),
+            epoch,
+            window,
             generation: AtomicU64::new(0),
             mask: shards - 1,
             shards: (0..shards)
-                .map(|_| {
-                    Shard(SpinMutex::new(Local {
+                .map(|_| Shard {
+                    local: SpinMutex::new(Local {
                         conn: None,
                         hits: 0,
                         last_get: None,
                         hold: Histogram::default(),
                         window: Window::new(epoch, window),
-                    }))
+                    }),
+                    parked: AtomicBool::new(false),
                 })
                 .collect(),
         }
@@ -203,13 +233,14 @@ impl<C> Stash<C> {
 
     #[inline]
     fn take_at(&self, shard: usize, now: Stamp) -> Take<C> {
-        let Some(mut local) = self.shards[shard].0.try_lock() else {
+        let shard = &self.shards[shard];
+        let Some(mut local) = shard.local.try_lock() else {
             return Take::Empty;
         };
         if !self.open.load(Relaxed) {
             return Take::Empty;
         }
-        let Some(mut conn) = local.conn.take() else {
+        let Some(mut conn) = shard.take_conn(&mut local) else {
             return Take::Empty;
         };
         if conn.retire_at <= now || conn.generation != self.generation.load(Relaxed) {
@@ -232,7 +263,8 @@ impl<C> Stash<C> {
 
     #[inline]
     fn put_at(&self, shard: usize, mut conn: Conn<C>, held: u64, now: Stamp) -> Put<C> {
-        let Some(mut local) = self.shards[shard].0.try_lock() else {
+        let shard = &self.shards[shard];
+        let Some(mut local) = shard.local.try_lock() else {
             return Put::Refused(conn);
         };
         if !self.open.load(Relaxed)
@@ -246,45 +278,74 @@ impl<C> Stash<C> {
         local.window.hold(now, held);
         conn.last_used = now;
         match local.conn.replace(conn) {
-            None => Put::Stashed,
+            None => {
+                shard.parked.store(true, Relaxed);
+                Put::Stashed
+            }
             Some(old) => Put::Displaced(old),
         }
     }
 
-    /// Takes every stashed connection out, into `out`.
+    /// Takes every stashed connection out, into `out`, waiting for shards
+    /// that a get or a return holds. Never called under the pool's lock.
     pub(crate) fn take_all(&self, out: &mut Vec<Conn<C>>) {
         for shard in &self.shards {
-            if let Some(conn) = shard.wait_lock().conn.take() {
+            if let Some(conn) = shard.take_conn(&mut shard.wait_lock()) {
                 out.push(conn);
             }
         }
     }
 
-    /// Moves what the shards recorded into the state's statistics.
-    pub(crate) fn drain_stats(
-        &self,
-        counters: &mut Counters,
-        hold: &mut Histogram,
-        window: &mut Window,
-        last_activity: &mut Stamp,
-        now: Stamp,
-    ) {
+    /// Takes the stashed connections of every shard that is free now, into
+    /// `out`; skips, without waiting, a shard that a get or a return holds.
+    pub(crate) fn try_take_all(&self, out: &mut Vec<Conn<C>>) {
+        for shard in &self.shards {
+            if let Some(mut local) = shard.local.try_lock() {
+                if let Some(conn) = shard.take_conn(&mut local) {
+                    out.push(conn);
+                }
+            }
+        }
+    }
+
+    /// Holds shard `shard`'s lock while `f` runs (for tests of what waits
+    /// for it).
+    #[cfg(test)]
+    pub(crate) fn hold_shard_for_test(&self, shard: usize, f: impl FnOnce()) {
+        let _held = self.shards[shard].wait_lock();
+        f();
+    }
+
+    /// How many shards hold a connection (read without their locks).
+    pub(crate) fn parked(&self) -> usize {
+        self.shards
+            .iter()
+            .filter(|s| s.parked.load(Relaxed))
+            .count()
+    }
+
+    /// Takes out what the shards recorded since the last drain, waiting for
+    /// shards a get or a return holds. Never called under the pool's lock.
+    pub(crate) fn drain(&self, now: Stamp) -> Drained {
+        let mut drained = Drained {
+            hits: 0,
+            last_get: None,
+            hold: Histogram::default(),
+            window: Window::new(self.epoch, self.window),
+        };
         for shard in &self.shards {
             let mut local = shard.wait_lock();
-            let hits = std::mem::take(&mut local.hits);
-            counters.gets += hits;
-            counters.hits += hits;
-            counters.checkouts += hits;
-            counters.reused += hits;
+            drained.hits += std::mem::take(&mut local.hits);
             if let Some(at) = local.last_get.take() {
-                *last_activity = (*last_activity).max(at);
+                drained.last_get = drained.last_get.max(Some(at));
             }
             if local.hold.count() > 0 {
-                hold.merge(&local.hold);
+                drained.hold.merge(&local.hold);
                 local.hold.clear();
             }
-            local.window.drain_into(window, now);
+            local.window.drain_into(&mut drained.window, now);
         }
+        drained
     }
 }
 
@@ -360,6 +421,9 @@ mod tests {
         {
             // A sweep holds the shard: neither side waits for it.
             let _sweeping = s.shards[0].wait_lock();
+            let mut out = Vec::new();
+            s.try_take_all(&mut out);
+            assert!(out.is_empty(), "a tried sweep skips a held shard");
             assert!(matches!(s.take_at(0, Stamp::ZERO), Take::Empty));
             match s.put_at(0, conn(2), 5, Stamp::ZERO) {
                 Put::Refused(c) => assert_eq!(c.id, 2),
@@ -384,17 +448,28 @@ mod tests {
         let t = Stamp::ZERO + Duration::from_secs(1);
         assert!(matches!(s.put(conn(1), 1_000, t), Put::Stashed));
         assert!(matches!(s.take(t), Take::Hit(_)));
-        let mut counters = Counters::default();
-        let mut hold = Histogram::default();
-        let mut window = Window::new(Stamp::ZERO, Duration::from_secs(60));
-        let mut last = Stamp::ZERO;
-        for _ in 0..2 {
-            s.drain_stats(&mut counters, &mut hold, &mut window, &mut last, t);
-        }
-        assert_eq!((counters.gets, counters.hits, counters.reused), (1, 1, 1));
-        assert_eq!(hold.count(), 1);
-        assert_eq!(hold.sum(), Duration::from_micros(1));
-        assert_eq!(last, t);
+        let first = s.drain(t);
+        assert_eq!((first.hits, first.hold.count()), (1, 1));
+        assert_eq!(first.hold.sum(), Duration::from_micros(1));
+        assert_eq!(first.last_get, Some(t));
+        let second = s.drain(t);
+        assert_eq!((second.hits, second.hold.count()), (0, 0));
+    }
+
+    #[test]
+    fn the_parked_count_follows_puts_takes_and_sweeps() {
+        let s = stash();
+        assert_eq!(s.parked(), 0);
+        assert!(matches!(s.put(conn(1), 5, Stamp::ZERO), Put::Stashed));
+        assert_eq!(s.parked(), 1);
+        assert!(matches!(s.put(conn(2), 5, Stamp::ZERO), Put::Displaced(_)));
+        assert_eq!(s.parked(), 1);
+        assert!(matches!(s.take(Stamp::ZERO), Take::Hit(_)));
+        assert_eq!(s.parked(), 0);
+        assert!(matches!(s.put(conn(3), 5, Stamp::ZERO), Put::Stashed));
+        let mut out = Vec::new();
+        s.try_take_all(&mut out);
+        assert_eq!((out.len(), s.parked()), (1, 0));
     }
 
     /// The stash inside the state: what the sweep, the queue and the
@@ -402,34 +477,68 @@ mod tests {
     mod in_the_state {
         use super::*;
         use crate::config::PoolConfig;
-        use crate::state::{Checkout, CreateKind, Grant, State};
+        use crate::state::{Ask, Checkout, Grant, State};
+        use crate::stats::CloseReason;
         use std::sync::Arc;
         use tokio::sync::oneshot;
 
         type St = State<u32, std::io::Error>;
         const T0: Stamp = Stamp::ZERO;
 
+        const ASK: Ask = Ask {
+            now: T0,
+            started: T0,
+            first_attempt: true,
+            first_wait: true,
+            front: false,
+        };
+
         /// A state with two shards and `n` idle connections, its stash open.
         fn state(n: usize) -> (St, Arc<Stash<u32>>) {
             let cfg = PoolConfig {
                 max_size: n,
+                min_idle: n,
                 ..PoolConfig::default()
             };
             let mut st = St::with_shards(cfg, T0, 2);
-            for raw in 0..n {
-                assert!(st.reserve());
-                st.created(raw as u32, CreateKind::Regular, Duration::ZERO, T0);
+            st.plan_creates(T0);
+            for (raw, kind) in st.take_aftermath().unwrap().orders.into_iter().enumerate() {
+                st.created(raw as u32, kind, Duration::ZERO, T0);
             }
             let _ = st.take_aftermath();
             let stash = st.stash();
             (st, stash)
         }
 
+        /// Carries out the aftermath's sweep, as the pool does after the
+        /// lock; returns what was closed.
+        fn settle(st: &mut St) -> Vec<CloseReason> {
+            let mut closed = Vec::new();
+            while let Some(after) = st.take_aftermath() {
+                closed.extend(after.dead.iter().map(|(_, r)| *r));
+                if !after.sweep {
+                    break;
+                }
+                let mut conns = Vec::new();
+                st.stash().take_all(&mut conns);
+                for conn in conns {
+                    st.unstash(conn, T0);
+                }
+            }
+            closed
+        }
+
         fn out(st: &mut St) -> Conn<u32> {
-            match st.checkout(T0, T0, true, || None) {
+            match st.checkout(&ASK, || None) {
                 Checkout::Ready(conn) => conn,
                 other => panic!("expected a connection, got {other:?}"),
             }
+        }
+
+        fn enqueue(st: &mut St) -> oneshot::Receiver<Grant<u32, std::io::Error>> {
+            let (tx, rx) = oneshot::channel();
+            st.enqueue(tx, &ASK, None);
+            rx
         }
 
         #[test]
@@ -451,13 +560,12 @@ mod tests {
             let a_id = a.id;
             assert!(matches!(stash.put_at(1, a, 10, T0), Put::Stashed));
             // Parked after this get's checkout found nothing, before it queued.
-            let (tx, mut rx) = oneshot::channel();
-            st.enqueue(tx, T0, T0, None, true, true, None);
+            let mut rx = enqueue(&mut st);
+            settle(&mut st);
             let a = out_of(&mut rx);
             assert_eq!(a.id, a_id);
             // While anyone waits, returns pass the queue.
-            let (tx, mut rx) = oneshot::channel();
-            st.enqueue(tx, T0, T0, None, true, true, None);
+            let mut rx = enqueue(&mut st);
             let b = match stash.put_at(0, b, 10, T0) {
                 Put::Refused(b) => b,
                 other => panic!("a closed stash took a return: {other:?}"),
@@ -466,7 +574,7 @@ mod tests {
             st.checkin(b, 10, T0, false);
             assert!(matches!(rx.try_recv(), Ok(Grant::Conn(c)) if c.id == b_id));
             // Nobody waits any more: the stash opens again.
-            let _ = st.take_aftermath();
+            settle(&mut st);
             assert!(matches!(stash.put_at(0, a, 10, T0), Put::Stashed));
         }
 
@@ -487,7 +595,7 @@ mod tests {
                 other => panic!("expected a hit, got {other:?}"),
             };
             assert!(matches!(stash.put_at(1, conn, 3_000, T0), Put::Stashed));
-            st.sweep(T0);
+            st.absorb(stash.drain(T0), T0);
             let s = st.stats("t", T0);
             assert_eq!((s.counters.gets, s.counters.hits), (2, 2));
             assert_eq!((s.counters.checkouts, s.counters.reused), (2, 1));
@@ -495,6 +603,8 @@ mod tests {
             assert_eq!(s.histograms.hold.sum(), Duration::from_micros(4));
             assert_eq!(s.histograms.acquire.count(), 2);
             assert_eq!((s.gauges.in_use, s.gauges.idle), (0, 1));
+            st.absorb(stash.drain(T0), T0);
+            assert_eq!(st.counters().hits, 2, "each hit is counted once");
         }
 
         #[test]
@@ -503,28 +613,27 @@ mod tests {
             let conn = out(&mut st);
             assert!(matches!(stash.put_at(1, conn, 10, T0), Put::Stashed));
             st.evict(T0);
-            let dead = st.take_aftermath().expect("evicted connections").dead;
-            assert_eq!(dead.len(), 2, "the idle one and the parked one");
+            let closed = settle(&mut st);
+            assert_eq!(closed.len(), 2, "the idle one and the parked one");
             assert_eq!(st.gauges().size, 0);
 
             let (mut st, stash) = state(1);
             let conn = out(&mut st);
             assert!(matches!(stash.put_at(1, conn, 10, T0), Put::Stashed));
             st.set_paused(true, T0);
+            settle(&mut st);
             assert_eq!(st.gauges().idle, 1, "pausing takes parked connections back");
-            let conn = match st.checkout(T0, T0, true, || None) {
+            let conn = match st.checkout(&ASK, || None) {
                 Checkout::Queue => {
                     st.set_paused(false, T0);
-                    let _ = st.take_aftermath();
+                    settle(&mut st);
                     out(&mut st)
                 }
                 other => panic!("a paused pool served a get: {other:?}"),
             };
             assert!(matches!(stash.put_at(0, conn, 10, T0), Put::Stashed));
-            st.close_pool(T0);
-            let dead = st.take_aftermath().expect("closed connections").dead;
-            assert_eq!(dead.len(), 1);
-            assert_eq!(dead[0].1, crate::stats::CloseReason::PoolClosed);
+            st.close_pool();
+            assert_eq!(settle(&mut st), [CloseReason::PoolClosed]);
         }
     }
 }

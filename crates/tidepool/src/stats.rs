@@ -1,8 +1,12 @@
 //! Exact statistics: gauges, counters, latency histograms and a rolling window.
 //!
-//! Everything here is updated under the pool's one lock, in the same critical
-//! section that changes the pool, so a [`Stats`] snapshot is consistent:
-//! `idle + in_use == size` holds in every snapshot, not just on average.
+//! Gauges and counters are updated under the pool's lock, in the same
+//! critical section that changes the pool, except for what the per-thread
+//! stash records on its hit path (hits, hold times, the rolling window): each
+//! shard keeps those under its own lock, and a snapshot adds them in before
+//! it reads. So a [`Stats`] snapshot is consistent:
+//! `idle + in_use + checking == size` holds in every snapshot, not just on
+//! average.
 
 use std::time::Duration;
 
@@ -29,7 +33,9 @@ pub enum CloseReason {
     Evicted,
     /// An overflow connection came back with nobody waiting.
     OverflowReturned,
-    /// A hook (`before_checkout`, `reset`) failed on it.
+    /// Its protocol state is unknown: a hook (`before_checkout`, `reset`)
+    /// failed or panicked on it, or a `get()` was dropped while the
+    /// connection was being validated or prepared for it.
     Error,
     /// The pool was resized below its current size.
     Shrunk,
@@ -176,6 +182,9 @@ pub struct Counters {
     pub detached: u64,
     /// Connections held past the leak detection threshold.
     pub leaks: u64,
+    /// Panics caught in manager hooks or the pool's background work; each
+    /// is logged, and the connection it concerned is closed.
+    pub panics: u64,
     /// Connections closed, by reason.
     pub closed: ClosedCounts,
 }
@@ -191,12 +200,15 @@ impl Counters {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct Gauges {
-    /// Open connections (idle + in use), overflow included.
+    /// Open connections (idle + in use + checking), overflow included.
     pub size: usize,
     /// Connections ready in the pool.
     pub idle: usize,
-    /// Connections checked out, or being validated, pinged or reset.
+    /// Connections checked out by callers (or being validated for one).
     pub in_use: usize,
+    /// Connections out for a background check: a reset after return, or a
+    /// keepalive ping. `idle + in_use + checking == size`.
+    pub checking: usize,
     /// Callers queued for a connection.
     pub waiting: usize,
     /// Connections being opened.

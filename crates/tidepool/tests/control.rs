@@ -155,3 +155,36 @@ async fn drain_gives_up_at_its_deadline() {
     drop(held);
     assert_eq!(pool.gauges().size, 0);
 }
+
+/// A timeout's text comes from the pool's real state.
+#[tokio::test(start_paused = true)]
+async fn a_paused_pools_timeout_says_it_is_paused() {
+    let (pool, _) = pool(quiet(2));
+    drop(pool.get().await.unwrap());
+    pool.pause();
+    let err = pool
+        .get_timeout(Duration::from_millis(50))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("paused"), "{text}");
+    assert!(!text.contains("busy"), "{text}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pool_with_no_connections_is_never_busy() {
+    let mut cfg = quiet(1);
+    cfg.create_timeout = Duration::from_secs(60);
+    let fake = common::Fake::new().slow(Duration::from_secs(30));
+    let pool = common::pool_with(fake, cfg);
+    let err = pool
+        .get_timeout(Duration::from_millis(50))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(!text.contains("busy"), "{text}");
+    assert!(
+        text.contains("connect"),
+        "says a connect is under way: {text}"
+    );
+}

@@ -75,3 +75,30 @@ async fn a_new_connection_goes_to_the_oldest_waiter() {
     }
     assert_eq!(*order.lock().unwrap(), vec![0, 1, 2]);
 }
+
+/// A waiter handed a connection that fails validation keeps its place.
+#[tokio::test(start_paused = true)]
+async fn a_waiter_whose_connection_fails_validation_keeps_its_place() {
+    let mut cfg = quiet(1);
+    cfg.validation = tidepool::Validation::Always;
+    let (pool, knobs) = pool(cfg);
+    let held = pool.get().await.unwrap();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for name in ["first", "second"] {
+        let (pool, order) = (pool.clone(), Arc::clone(&order));
+        tasks.push(tokio::spawn(async move {
+            let conn = pool.get().await.unwrap();
+            order.lock().unwrap().push(name);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            drop(conn);
+        }));
+        settle().await;
+    }
+    knobs.invalidate(held.id);
+    drop(held);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(*order.lock().unwrap(), ["first", "second"]);
+}

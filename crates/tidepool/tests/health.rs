@@ -22,7 +22,8 @@ async fn utilization_moves_health_through_its_three_states() {
     held.push(pool.get().await.unwrap());
     held.push(pool.get().await.unwrap());
     let h = pool.health();
-    assert_eq!(h.status, HealthStatus::Unhealthy, "100 % in use: {h:?}");
+    assert_eq!(h.status, HealthStatus::Degraded, "100 % in use: {h:?}");
+    assert!(h.reasons[0].contains("saturated"), "{:?}", h.reasons);
     drop(held);
     assert_eq!(pool.health().status, HealthStatus::Healthy);
     pool.close();
@@ -141,4 +142,31 @@ async fn frequent_overflow_advises_raising_max_size() {
             .any(|r| r.kind == AdviceKind::RaiseMaxSize && r.message.contains("overflow")),
         "{advice:?}"
     );
+}
+
+/// Saturation is not failure: a full pool with callers waiting and no
+/// errors is degraded, with the reason.
+#[tokio::test(start_paused = true)]
+async fn a_saturated_pool_without_errors_is_degraded_not_unhealthy() {
+    let (pool, _) = pool(quiet(2));
+    let held = [pool.get().await.unwrap(), pool.get().await.unwrap()];
+    let waiter = tokio::spawn({
+        let pool = pool.clone();
+        async move { drop(pool.get().await) }
+    });
+    common::settle().await;
+    let h = pool.health();
+    assert_eq!(h.status, HealthStatus::Degraded, "{h:?}");
+    assert!(
+        h.reasons.iter().any(|r| r.contains("utilization 100%")),
+        "{:?}",
+        h.reasons
+    );
+    assert!(
+        h.reasons.iter().any(|r| r.contains("waiting")),
+        "{:?}",
+        h.reasons
+    );
+    drop(held);
+    waiter.await.unwrap();
 }

@@ -81,20 +81,7 @@ async fn a_failing_before_checkout_closes_the_connection_and_serves_another() {
     assert_eq!(c.closed.error, 1);
     assert_eq!(c.checkout_rejections, 1);
     drop(conn);
-    check_accounting_hooked(&pool);
-}
-
-fn check_accounting_hooked(pool: &Pool<Hooked>) {
-    let c = pool.counters();
-    assert_eq!(
-        c.gets,
-        c.served()
-            + c.timeouts
-            + c.connect_failures
-            + c.rejected_closed
-            + c.none_idle
-            + c.cancelled
-    );
+    check_accounting(&pool);
 }
 
 #[tokio::test(start_paused = true)]

@@ -52,3 +52,42 @@ async fn a_keepalive_does_not_reset_the_idle_timeout() {
     assert!(knobs.validations() >= 2);
     assert_eq!(pool.counters().closed.idle_timeout, 1);
 }
+
+/// A connection out for its ping is not missing: no replacement is opened.
+#[tokio::test(start_paused = true)]
+async fn pings_do_not_open_replacements_for_min_idle() {
+    let mut cfg = quiet(6);
+    cfg.min_idle = 1;
+    cfg.keepalive_interval = Some(Duration::from_secs(1));
+    let (pool, knobs) = pool(cfg);
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert!(
+        knobs.validations() >= 5,
+        "pings ran: {}",
+        knobs.validations()
+    );
+    assert_eq!(pool.counters().created, 1, "{:?}", pool.gauges());
+    assert_eq!(pool.gauges().size, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_no_traffic_created_stays_at_min_idle() {
+    let mut cfg = quiet(6);
+    cfg.min_idle = 1;
+    cfg.keepalive_interval = Some(Duration::from_secs(1));
+    cfg.idle_timeout = Some(Duration::from_secs(4));
+    let (pool, _) = pool(cfg);
+    drop(pool.get().await.unwrap());
+    drop(pool.get().await.unwrap());
+    // The two gets may leave a spare beside min_idle; the idle timeout
+    // takes it away, and from then on nothing churns.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let settled = pool.counters();
+    assert_eq!(pool.gauges().size, 1);
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    let c = pool.counters();
+    assert_eq!(c.created, settled.created, "{c:?}");
+    assert_eq!(c.closed.total(), settled.closed.total(), "{c:?}");
+    assert!(c.keepalives >= 500, "the connection was kept alive: {c:?}");
+    assert_eq!(pool.gauges().size, 1);
+}

@@ -75,3 +75,59 @@ async fn without_a_threshold_nothing_is_tracked() {
     assert_eq!(pool.counters().leaks, 0);
     drop(held);
 }
+
+/// Writes nothing; on the leak report, checks from another thread that the
+/// pool's lock is free while the report is being written.
+#[derive(Clone)]
+struct LockProbe {
+    pool: Arc<Mutex<Option<tidepool::Pool<common::Fake>>>>,
+    /// For each report: whether the lock was free, and whether it named the pool.
+    free: Arc<Mutex<Vec<(bool, bool)>>>,
+}
+
+impl Write for LockProbe {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        if text.contains("possible connection leak") {
+            let named = text.contains("pool=");
+            let pool = self.pool.lock().unwrap().clone().expect("pool set");
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = pool.gauges();
+                let _ = tx.send(());
+            });
+            let free = rx.recv_timeout(Duration::from_secs(1)).is_ok();
+            self.free.lock().unwrap().push((free, named));
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_leak_is_reported_outside_the_pools_lock() {
+    let probe = LockProbe {
+        pool: Arc::default(),
+        free: Arc::default(),
+    };
+    let writer = probe.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let mut cfg = quiet(2);
+    cfg.leak_detection_threshold = Some(Duration::from_secs(10));
+    let (pool, _) = pool(cfg);
+    *probe.pool.lock().unwrap() = Some(pool.clone());
+    let held = pool.get().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(
+        *probe.free.lock().unwrap(),
+        [(true, true)],
+        "the lock was free while reporting, and the report named the pool"
+    );
+    drop(held);
+}

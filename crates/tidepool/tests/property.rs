@@ -124,7 +124,11 @@ async fn run(ops: Vec<Op>) {
 /// exceed the new `max_size` until they come back.
 fn check_invariants_with_shrink(pool: &Pool<Fake>, peak_max: usize) {
     let g = pool.gauges();
-    assert_eq!(g.idle + g.in_use, g.size, "idle + in use = size: {g:?}");
+    assert_eq!(
+        g.idle + g.in_use + g.checking,
+        g.size,
+        "idle + in use + checking = size: {g:?}"
+    );
     assert!(
         g.size <= peak_max + g.max_overflow,
         "size within max + overflow: {g:?}"

@@ -16,7 +16,9 @@ async fn a_busy_pool_times_out_after_the_timeout_with_no_connect_error() {
         .await
         .unwrap_err();
     match &err {
-        PoolError::Timeout { waited, last_error } => {
+        PoolError::Timeout {
+            waited, last_error, ..
+        } => {
             assert_eq!(*waited, Duration::from_millis(250));
             assert!(last_error.is_none());
         }
@@ -38,7 +40,10 @@ async fn a_timeout_while_connects_fail_carries_the_last_connect_error() {
     let (pool, knobs) = pool(cfg);
     knobs.set_fail_all(true);
     let err = pool.get().await.unwrap_err();
-    let PoolError::Timeout { waited, last_error } = &err else {
+    let PoolError::Timeout {
+        waited, last_error, ..
+    } = &err
+    else {
         panic!("expected a timeout, got {err:?}")
     };
     assert_eq!(*waited, Duration::from_secs(1));

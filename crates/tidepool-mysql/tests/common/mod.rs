@@ -90,7 +90,8 @@ pub async fn session_gone(pool: &MySqlPool, id: u32) -> bool {
 /// background resets have finished.
 pub async fn settled(pool: &MySqlPool) {
     for _ in 0..1000 {
-        if pool.gauges().in_use == 0 {
+        let g = pool.gauges();
+        if g.in_use == 0 && g.checking == 0 {
             return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;

@@ -52,6 +52,14 @@ pub struct Knobs {
     pub attempt_times: Mutex<Vec<Instant>>,
     /// Connections ask for a reset on return.
     pub reset_on_return: AtomicBool,
+    /// Connection ids the driver knows are closed (`has_broken` says so).
+    pub dead: Mutex<HashSet<u64>>,
+    /// `connect` panics while set.
+    pub panic_connect: AtomicBool,
+    /// `has_broken` panics while set.
+    pub panic_has_broken: AtomicBool,
+    /// `reset` panics while set.
+    pub panic_reset: AtomicBool,
 }
 
 /// A fake backend: counting, failing the Nth connect, slow, invalidating.
@@ -93,6 +101,15 @@ impl Knobs {
         self.fail_all.store(on, Ordering::SeqCst);
     }
 
+    /// The driver learns that connection `id` is closed (a server-side kill).
+    pub fn kill(&self, id: u64) {
+        self.dead.lock().unwrap().insert(id);
+    }
+
+    pub fn set(&self, flag: &AtomicBool, on: bool) {
+        flag.store(on, Ordering::SeqCst);
+    }
+
     pub fn invalidate(&self, id: u64) {
         self.invalid.lock().unwrap().insert(id);
     }
@@ -104,6 +121,9 @@ impl Manager for Fake {
 
     async fn connect(&self) -> Result<FakeConn, FakeError> {
         let n = self.0.connects.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.0.panic_connect.load(Ordering::SeqCst) {
+            panic!("connect panicked (attempt {n})");
+        }
         self.0.attempt_times.lock().unwrap().push(Instant::now());
         let delay = self.0.connect_delay_ms.load(Ordering::SeqCst);
         if delay > 0 {
@@ -132,7 +152,10 @@ impl Manager for Fake {
     }
 
     fn has_broken(&self, conn: &mut FakeConn) -> bool {
-        conn.broken
+        if self.0.panic_has_broken.load(Ordering::SeqCst) {
+            panic!("has_broken panicked");
+        }
+        conn.broken || self.0.dead.lock().unwrap().contains(&conn.id)
     }
 
     fn needs_reset(&self, _conn: &mut FakeConn) -> bool {
@@ -141,6 +164,9 @@ impl Manager for Fake {
 
     async fn reset(&self, conn: &mut FakeConn) -> Result<(), FakeError> {
         self.0.resets.fetch_add(1, Ordering::SeqCst);
+        if self.0.panic_reset.load(Ordering::SeqCst) {
+            panic!("reset panicked");
+        }
         conn.value = 0;
         Ok(())
     }
@@ -187,7 +213,11 @@ pub async fn settle() {
 /// The invariants every snapshot must satisfy.
 pub fn check_invariants(pool: &Pool<Fake>) {
     let g = pool.gauges();
-    assert_eq!(g.idle + g.in_use, g.size, "idle + in use = size: {g:?}");
+    assert_eq!(
+        g.idle + g.in_use + g.checking,
+        g.size,
+        "idle + in use + checking = size: {g:?}"
+    );
     assert!(
         g.size <= g.max_size + g.max_overflow,
         "size within max + overflow: {g:?}"
@@ -201,9 +231,10 @@ pub fn check_invariants(pool: &Pool<Fake>) {
     }
 }
 
-/// Once no get is in flight, every get is accounted for exactly once.
-pub fn check_accounting(pool: &Pool<Fake>) {
-    let c = pool.counters();
+/// Once no get is in flight, every get is accounted for exactly once, and
+/// every connection created is open, closed or detached.
+pub fn check_accounting<M: tidepool::Manager>(pool: &Pool<M>) {
+    let (c, g) = (pool.counters(), pool.gauges());
     assert_eq!(
         c.gets,
         c.served()
@@ -214,7 +245,6 @@ pub fn check_accounting(pool: &Pool<Fake>) {
             + c.cancelled,
         "every get accounted for: {c:?}"
     );
-    let g = pool.gauges();
     assert_eq!(
         c.created,
         g.size as u64 + c.closed.total() + c.detached,

@@ -1,0 +1,362 @@
+//! The get path: the stash, a locked checkout, the queue, and preparing the
+//! connection (the driver's closed check, validation, `before_checkout`)
+//! before the caller has it.
+//!
+//! A connection between its checkout and the caller's guard is held by a
+//! [`Preparing`] guard, and a queued get by a [`Waiting`] guard: dropping
+//! the get future at any await gives the connection, or the place in the
+//! queue, back.
+
+use std::backtrace::Backtrace;
+use std::future::poll_fn;
+use std::panic::Location;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::time::{Instant, timeout, timeout_at};
+
+use crate::clock::Stamp;
+use crate::conn::Conn;
+use crate::error::{ConnectError, PoolError};
+use crate::guard::Pooled;
+use crate::panic::caught_async;
+use crate::shared::Shared;
+use crate::stash::Take;
+use crate::state::{Ask, Caller, Checkout, Grant, Key};
+use crate::stats::CloseReason;
+use crate::{Manager, Pool};
+
+/// Gives a connection back if its `get()` is dropped while it is being
+/// validated or prepared.
+struct Preparing<'a, M: Manager> {
+    shared: &'a Arc<Shared<M>>,
+    conn: Option<Conn<M::Connection>>,
+}
+
+impl<M: Manager> Drop for Preparing<'_, M> {
+    // Inlined so that a get that handed its connection out (nearly all of
+    // them) pays nothing for the guard: the compiler sees `conn` is `None`.
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            // Interrupted mid-conversation: its protocol state is unknown.
+            self.shared.with_state(|st| {
+                st.cancelled();
+                st.reject_checkout(conn, CloseReason::Error, None, self.shared.clock.now());
+            });
+        }
+    }
+}
+
+impl<M: Manager> Preparing<'_, M> {
+    /// Pings the connection: when it answered, or `None` if it failed (it
+    /// is then closed).
+    async fn validate(&mut self) -> Option<Stamp> {
+        let shared = self.shared;
+        let conn = self.conn.as_mut()?;
+        let outcome = timeout(
+            shared.cfg.validation_timeout,
+            caught_async(shared.manager.validate(&mut conn.raw)),
+        )
+        .await;
+        let now = shared.clock.now();
+        let (reason, failure) = match outcome {
+            Ok(Ok(Ok(()))) => {
+                conn.checked_at = now;
+                return Some(now);
+            }
+            Ok(Ok(Err(e))) => {
+                tracing::info!(pool = %shared.name, connection = conn.id, error = %e, "validation failed");
+                (CloseReason::FailedValidation, unusable("validate", Some(e)))
+            }
+            Ok(Err(panic)) => {
+                shared.hook_panicked(&panic, "validate");
+                (CloseReason::Error, ConnectError::Panicked(panic.message()))
+            }
+            Err(_) => {
+                tracing::info!(pool = %shared.name, connection = conn.id, "validation timed out");
+                (CloseReason::FailedValidation, unusable("validate", None))
+            }
+        };
+        self.reject(reason, failure);
+        None
+    }
+
+    /// Closes a connection that could not be handed out; `failure` says
+    /// why, in case it was a new one.
+    fn reject(&mut self, reason: CloseReason, failure: ConnectError<M::Error>) {
+        if let Some(conn) = self.conn.take() {
+            let shared = self.shared;
+            shared.with_state(|st| {
+                st.reject_checkout(conn, reason, Some(failure), shared.clock.now());
+            });
+        }
+    }
+}
+
+/// The failure of a new connection that `check` refused.
+fn unusable<E>(check: &'static str, cause: Option<E>) -> ConnectError<E> {
+    ConnectError::Unusable {
+        check,
+        cause: cause.map(Arc::new),
+    }
+}
+
+/// A queued `get()`; leaves the queue (or gives back what it was sent) when
+/// dropped.
+struct Waiting<'a, M: Manager> {
+    shared: &'a Arc<Shared<M>>,
+    key: Key,
+    rx: oneshot::Receiver<Grant<M::Connection, M::Error>>,
+    armed: bool,
+}
+
+impl<M: Manager> Drop for Waiting<'_, M> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let rx = &mut self.rx;
+        let key = self.key;
+        self.shared.with_state(|st| {
+            if st.cancel_waiter(key) {
+                st.cancelled();
+            } else if let Ok(grant) = rx.try_recv() {
+                st.release_grant(grant, self.shared.clock.now());
+            }
+        });
+    }
+}
+
+/// One get, and where it stands between its attempts.
+struct Attempt {
+    /// How long it may wait in all, from `started`.
+    wait: Duration,
+    location: &'static Location<'static>,
+    no_wait: bool,
+    started: Stamp,
+    /// No attempt has been counted yet.
+    first: bool,
+    /// It has not queued yet.
+    first_wait: bool,
+    /// It was served, and its connection rejected: it goes first.
+    front: bool,
+}
+
+/// The outcome of one locked attempt.
+enum Step<C, E> {
+    /// A connection, checked out at the stamp given.
+    Ready(Conn<C>, Stamp),
+    Wait(Key, oneshot::Receiver<Grant<C, E>>, Instant),
+    Failed(PoolError<E>),
+}
+
+impl<M: Manager> Pool<M> {
+    pub(crate) async fn acquire(
+        &self,
+        wait: Duration,
+        location: &'static Location<'static>,
+        no_wait: bool,
+    ) -> Result<Pooled<'_, M>, PoolError<M::Error>> {
+        let shared = &self.shared;
+        let started = shared.clock.now();
+        let mut attempt = Attempt {
+            wait,
+            location,
+            no_wait,
+            started,
+            first: true,
+            first_wait: true,
+            front: false,
+        };
+        // What this thread parked on its last return comes first.
+        let mut parked = match shared.stash.take(started) {
+            Take::Hit(conn) => {
+                attempt.first = false;
+                Some(conn)
+            }
+            Take::Stale(conn) => {
+                shared.with_state(|st| st.unstash(conn, started));
+                None
+            }
+            Take::Empty => None,
+        };
+        loop {
+            let (conn, mut since) = match parked.take() {
+                Some(conn) => (conn, started),
+                None => match self.checkout(&mut attempt) {
+                    Step::Ready(conn, now) => (conn, now),
+                    Step::Failed(e) => return Err(e),
+                    Step::Wait(key, rx, deadline) => {
+                        // Boxed: the waiting future (a timer, a channel) is
+                        // the largest part of a get's state, and a hit never
+                        // needs it.
+                        match Box::pin(self.wait(key, rx, started, deadline)).await? {
+                            Grant::Conn(conn) => (conn, shared.clock.now()),
+                            Grant::Failed { attempts, error } => {
+                                return Err(PoolError::Connect { attempts, error });
+                            }
+                            Grant::Closed => return Err(PoolError::Closed),
+                        }
+                    }
+                },
+            };
+            // Whatever happens to this connection now, the caller was
+            // served once: if it is rejected, the caller asks again first.
+            attempt.front = true;
+            let validate = conn.needs_validation(&shared.cfg, since);
+            let mut held = Preparing {
+                shared,
+                conn: Some(conn),
+            };
+            // A connection its driver already knows is closed (a server-side
+            // kill the driver has seen) is never handed out.
+            if held.conn.as_mut().is_some_and(|c| shared.is_broken(c)) {
+                held.reject(CloseReason::Broken, unusable("has_broken", None));
+                continue;
+            }
+            if validate {
+                // Boxed for the same reason as the wait: most gets skip it.
+                match Box::pin(held.validate()).await {
+                    Some(checked) => since = checked,
+                    None => continue,
+                }
+            }
+            let Some(conn) = held.conn.as_mut() else {
+                continue;
+            };
+            let info = conn.info(since, since);
+            let outcome = {
+                let mut hook = pin!(caught_async(
+                    shared.manager.before_checkout(&mut conn.raw, &info)
+                ));
+                // Polled once first: a hook that is ready at once (nearly
+                // all) costs no timer and no clock reading.
+                match poll_fn(|cx| Poll::Ready(hook.as_mut().poll(cx))).await {
+                    Poll::Ready(outcome) => Some(outcome),
+                    Poll::Pending => timeout(shared.cfg.validation_timeout, hook).await.ok(),
+                }
+            };
+            match outcome {
+                Some(Ok(Ok(()))) => {
+                    if let Some(conn) = held.conn.take() {
+                        return Ok(Pooled::new(self, conn, since));
+                    }
+                }
+                Some(Ok(Err(e))) => {
+                    tracing::info!(pool = %shared.name, connection = info.id, error = %e, "before_checkout failed");
+                    held.reject(CloseReason::Error, unusable("before_checkout", Some(e)));
+                }
+                Some(Err(panic)) => {
+                    shared.hook_panicked(&panic, "before_checkout");
+                    held.reject(CloseReason::Error, ConnectError::Panicked(panic.message()));
+                }
+                None => {
+                    tracing::info!(pool = %shared.name, connection = info.id, "before_checkout timed out");
+                    held.reject(CloseReason::Error, unusable("before_checkout", None));
+                }
+            }
+        }
+    }
+
+    /// Who is checking out, for leak reports (only with leak detection on).
+    fn caller(&self, attempt: &Attempt) -> Option<Caller> {
+        let cfg = &self.shared.cfg;
+        cfg.leak_detection_threshold.is_some().then(|| Caller {
+            location: attempt.location,
+            backtrace: cfg
+                .leak_detection_backtrace
+                .then(|| Arc::new(Backtrace::force_capture())),
+        })
+    }
+
+    /// One locked attempt at a connection: an idle one, or a place in the
+    /// queue (or an error).
+    fn checkout(&self, attempt: &mut Attempt) -> Step<M::Connection, M::Error> {
+        let shared = &self.shared;
+        let ask = Ask {
+            now: if attempt.first {
+                attempt.started
+            } else {
+                shared.clock.now()
+            },
+            started: attempt.started,
+            first_attempt: attempt.first,
+            first_wait: attempt.first_wait,
+            front: attempt.front,
+        };
+        let mut caller = self.caller(attempt);
+        let (step, after) = {
+            let mut st = shared.lock();
+            let step = match st.checkout(&ask, || caller.take()) {
+                Checkout::Ready(conn) => Step::Ready(conn, ask.now),
+                Checkout::Closed => Step::Failed(PoolError::Closed),
+                Checkout::Queue if attempt.no_wait => {
+                    st.none_idle();
+                    Step::Failed(PoolError::NoneIdle)
+                }
+                Checkout::Queue => {
+                    // Worked out afresh at each queuing rather than kept
+                    // (it comes out the same, to within the two clocks'
+                    // readings): every byte a get keeps is copied with
+                    // every task that spawns one.
+                    let deadline = shared.clock.instant_after(attempt.started, attempt.wait);
+                    let (tx, rx) = oneshot::channel();
+                    let key = st.enqueue(tx, &ask, caller.take());
+                    attempt.first_wait = false;
+                    Step::Wait(key, rx, deadline)
+                }
+            };
+            (step, st.take_aftermath())
+        };
+        shared.finish(after);
+        attempt.first = false;
+        step
+    }
+
+    async fn wait(
+        &self,
+        key: Key,
+        rx: oneshot::Receiver<Grant<M::Connection, M::Error>>,
+        started: Stamp,
+        deadline: Instant,
+    ) -> Result<Grant<M::Connection, M::Error>, PoolError<M::Error>> {
+        let shared = &self.shared;
+        shared.ensure_maintenance();
+        let mut waiting = Waiting {
+            shared,
+            key,
+            rx,
+            armed: true,
+        };
+        if let Ok(received) = timeout_at(deadline, &mut waiting.rx).await {
+            waiting.armed = false;
+            return Ok(received.unwrap_or(Grant::Closed));
+        }
+        waiting.armed = false;
+        let now = shared.clock.now();
+        let rx = &mut waiting.rx;
+        let outcome = shared.with_state(|st| {
+            if st.cancel_waiter(key) {
+                Err((st.timed_out(now), st.last_error()))
+            } else {
+                // Served just as the timer fired.
+                Ok(rx.try_recv().unwrap_or(Grant::Closed))
+            }
+        });
+        outcome.map_err(|(cause, last_error)| {
+            let waited = now.saturating_duration_since(started);
+            if let Some(held_back) = shared.timeouts_log.allow(now) {
+                tracing::warn!(pool = %shared.name, waited_ms = waited.as_millis() as u64, %cause, similar_held_back = held_back, "get timed out");
+            }
+            PoolError::Timeout {
+                waited,
+                last_error,
+                cause,
+            }
+        })
+    }
+}
