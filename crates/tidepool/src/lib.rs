@@ -24,7 +24,11 @@ mod shared;
 mod stash;
 mod state;
 mod stats;
+mod sync;
 mod tasks;
+
+#[cfg(all(test, feature = "loom"))]
+mod loom;
 
 pub use builder::Builder;
 pub use config::{HealthConfig, IdleOrder, PoolConfig, Validation, WarmUp, off_or_duration};

@@ -43,16 +43,15 @@
 //! and a busy one is skipped.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
-
-use spin::mutex::{SpinMutex, SpinMutexGuard};
 
 use crate::clock::Stamp;
 use crate::conn::Conn;
 use crate::histogram::Histogram;
 use crate::state::Drained;
 use crate::stats::Window;
+use crate::sync::{AtomicBool, AtomicU64, SpinMutex, SpinMutexGuard, yield_now};
 
 /// Numbers threads in the order they first reach a stash.
 static NEXT_THREAD: AtomicUsize = AtomicUsize::new(0);
@@ -128,7 +127,7 @@ impl<C> Shard<C> {
             for _ in 0..32 {
                 std::hint::spin_loop();
             }
-            std::thread::yield_now();
+            yield_now();
         }
     }
 }
