@@ -20,9 +20,8 @@ use tokio::time::{Instant, timeout, timeout_at};
 
 use crate::clock::Stamp;
 use crate::conn::Conn;
-use crate::error::{ConnectError, PoolError};
+use crate::error::{Check, ConnectError, PoolError};
 use crate::guard::Pooled;
-use crate::panic::caught_async;
 use crate::shared::Shared;
 use crate::stash::Take;
 use crate::state::{Ask, Caller, Checkout, Grant, Key};
@@ -42,12 +41,28 @@ impl<M: Manager> Drop for Preparing<'_, M> {
     #[inline]
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
-            // Interrupted mid-conversation: its protocol state is unknown.
-            self.shared.with_state(|st| {
-                st.cancelled();
-                st.reject_checkout(conn, CloseReason::Error, None, self.shared.clock.now());
-            });
+            self.interrupted(conn);
         }
+    }
+}
+
+impl<M: Manager> Preparing<'_, M> {
+    /// The get was dropped, or a hook panicked and is unwinding through it,
+    /// while it held `conn`: its protocol state is unknown, so it is closed.
+    #[cold]
+    fn interrupted(&self, conn: Conn<M::Connection>) {
+        let shared = self.shared;
+        let panicked = std::thread::panicking();
+        if panicked {
+            tracing::error!(pool = %shared.name, connection = conn.id, "a manager hook panicked during get(); its connection is closed");
+        }
+        shared.with_state(|st| {
+            if panicked {
+                st.panicked();
+            }
+            st.cancelled();
+            st.reject_checkout(conn, CloseReason::Error, None, shared.clock.now());
+        });
     }
 }
 
@@ -59,26 +74,28 @@ impl<M: Manager> Preparing<'_, M> {
         let conn = self.conn.as_mut()?;
         let outcome = timeout(
             shared.cfg.validation_timeout,
-            caught_async(shared.manager.validate(&mut conn.raw)),
+            shared.manager.validate(&mut conn.raw),
         )
         .await;
         let now = shared.clock.now();
         let (reason, failure) = match outcome {
-            Ok(Ok(Ok(()))) => {
+            Ok(Ok(())) => {
                 conn.checked_at = now;
                 return Some(now);
             }
-            Ok(Ok(Err(e))) => {
+            Ok(Err(e)) => {
                 tracing::info!(pool = %shared.name, connection = conn.id, error = %e, "validation failed");
-                (CloseReason::FailedValidation, unusable("validate", Some(e)))
-            }
-            Ok(Err(panic)) => {
-                shared.hook_panicked(&panic, "validate");
-                (CloseReason::Error, ConnectError::Panicked(panic.message()))
+                (
+                    CloseReason::FailedValidation,
+                    unusable(Check::Validate, Some(e)),
+                )
             }
             Err(_) => {
                 tracing::info!(pool = %shared.name, connection = conn.id, "validation timed out");
-                (CloseReason::FailedValidation, unusable("validate", None))
+                (
+                    CloseReason::FailedValidation,
+                    unusable(Check::Validate, None),
+                )
             }
         };
         self.reject(reason, failure);
@@ -98,7 +115,7 @@ impl<M: Manager> Preparing<'_, M> {
 }
 
 /// The failure of a new connection that `check` refused.
-fn unusable<E>(check: &'static str, cause: Option<E>) -> ConnectError<E> {
+fn unusable<E>(check: Check, cause: Option<E>) -> ConnectError<E> {
     ConnectError::Unusable {
         check,
         cause: cause.map(Arc::new),
@@ -194,7 +211,8 @@ impl<M: Manager> Pool<M> {
                         // Boxed: the waiting future (a timer, a channel) is
                         // the largest part of a get's state, and a hit never
                         // needs it.
-                        match Box::pin(self.wait(key, rx, started, deadline)).await? {
+                        let grant = Box::pin(self.wait(key, rx, started, deadline)).await;
+                        match grant.map_err(|e| *e)? {
                             Grant::Conn(conn) => (conn, shared.clock.now()),
                             Grant::Failed { attempts, error } => {
                                 return Err(PoolError::Connect { attempts, error });
@@ -214,8 +232,12 @@ impl<M: Manager> Pool<M> {
             };
             // A connection its driver already knows is closed (a server-side
             // kill the driver has seen) is never handed out.
-            if held.conn.as_mut().is_some_and(|c| shared.is_broken(c)) {
-                held.reject(CloseReason::Broken, unusable("has_broken", None));
+            if held
+                .conn
+                .as_mut()
+                .is_some_and(|c| shared.manager.has_broken(&mut c.raw))
+            {
+                held.reject(CloseReason::Broken, unusable(Check::HasBroken, None));
                 continue;
             }
             if validate {
@@ -230,33 +252,31 @@ impl<M: Manager> Pool<M> {
             };
             let info = conn.info(since, since);
             let outcome = {
-                let mut hook = pin!(caught_async(
-                    shared.manager.before_checkout(&mut conn.raw, &info)
-                ));
+                let mut hook = pin!(shared.manager.before_checkout(&mut conn.raw, &info));
                 // Polled once first: a hook that is ready at once (nearly
                 // all) costs no timer and no clock reading.
                 match poll_fn(|cx| Poll::Ready(hook.as_mut().poll(cx))).await {
                     Poll::Ready(outcome) => Some(outcome),
-                    Poll::Pending => timeout(shared.cfg.validation_timeout, hook).await.ok(),
+                    // Boxed: the timer would otherwise grow every get
+                    // future by its size.
+                    Poll::Pending => Box::pin(timeout(shared.cfg.validation_timeout, hook))
+                        .await
+                        .ok(),
                 }
             };
             match outcome {
-                Some(Ok(Ok(()))) => {
+                Some(Ok(())) => {
                     if let Some(conn) = held.conn.take() {
                         return Ok(Pooled::new(self, conn, since));
                     }
                 }
-                Some(Ok(Err(e))) => {
+                Some(Err(e)) => {
                     tracing::info!(pool = %shared.name, connection = info.id, error = %e, "before_checkout failed");
-                    held.reject(CloseReason::Error, unusable("before_checkout", Some(e)));
-                }
-                Some(Err(panic)) => {
-                    shared.hook_panicked(&panic, "before_checkout");
-                    held.reject(CloseReason::Error, ConnectError::Panicked(panic.message()));
+                    held.reject(CloseReason::Error, unusable(Check::BeforeCheckout, Some(e)));
                 }
                 None => {
                     tracing::info!(pool = %shared.name, connection = info.id, "before_checkout timed out");
-                    held.reject(CloseReason::Error, unusable("before_checkout", None));
+                    held.reject(CloseReason::Error, unusable(Check::BeforeCheckout, None));
                 }
             }
         }
@@ -323,7 +343,7 @@ impl<M: Manager> Pool<M> {
         rx: oneshot::Receiver<Grant<M::Connection, M::Error>>,
         started: Stamp,
         deadline: Instant,
-    ) -> Result<Grant<M::Connection, M::Error>, PoolError<M::Error>> {
+    ) -> Result<Grant<M::Connection, M::Error>, Box<PoolError<M::Error>>> {
         let shared = &self.shared;
         shared.ensure_maintenance();
         let mut waiting = Waiting {
@@ -352,11 +372,13 @@ impl<M: Manager> Pool<M> {
             if let Some(held_back) = shared.timeouts_log.allow(now) {
                 tracing::warn!(pool = %shared.name, waited_ms = waited.as_millis() as u64, %cause, similar_held_back = held_back, "get timed out");
             }
-            PoolError::Timeout {
+            // Boxed: the error is as large as a get future's whole
+            // state, and every get future would carry room for it.
+            Box::new(PoolError::Timeout {
                 waited,
                 last_error,
                 cause,
-            }
+            })
         })
     }
 }

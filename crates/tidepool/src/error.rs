@@ -17,13 +17,13 @@ pub enum ConnectError<E> {
         after: Duration,
     },
     /// A manager hook panicked on a new connection (the panic's message).
-    Panicked(Arc<str>),
+    Panicked(Arc<String>),
     /// A new connection opened but could not be handed out: the check named
     /// failed on it before any caller had it (`validate`, `before_checkout`,
     /// or `has_broken`), with the backend's error when there was one.
     Unusable {
         /// The check that refused it.
-        check: &'static str,
+        check: Check,
         /// What the check reported.
         cause: Option<Arc<E>>,
     },
@@ -36,7 +36,7 @@ impl<E> Clone for ConnectError<E> {
             Self::TimedOut { after } => Self::TimedOut { after: *after },
             Self::Panicked(message) => Self::Panicked(Arc::clone(message)),
             Self::Unusable { check, cause } => Self::Unusable {
-                check,
+                check: *check,
                 cause: cause.clone(),
             },
         }
@@ -176,6 +176,28 @@ impl<E> PoolError<E> {
     }
 }
 
+/// A check a new connection must pass before a caller has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Check {
+    /// [`Manager::validate`](crate::Manager::validate), before checkout.
+    Validate,
+    /// [`Manager::before_checkout`](crate::Manager::before_checkout).
+    BeforeCheckout,
+    /// [`Manager::has_broken`](crate::Manager::has_broken), before checkout.
+    HasBroken,
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Validate => "validate",
+            Self::BeforeCheckout => "before_checkout",
+            Self::HasBroken => "has_broken",
+        })
+    }
+}
+
 /// What a pool was doing when a caller's wait for a connection ended, read
 /// from its state at that moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,16 +206,16 @@ pub enum TimeoutCause {
     /// Every connection the pool may open was checked out.
     Busy {
         /// Connections checked out by callers.
-        in_use: usize,
+        in_use: u32,
         /// The pool's `max_size`.
-        max_size: usize,
+        max_size: u32,
     },
     /// The pool is paused.
     Paused,
     /// No connection was open.
     NoConnection {
         /// Connects under way.
-        connecting: usize,
+        connecting: u32,
     },
 }
 

@@ -21,14 +21,15 @@ pub(crate) struct Panic(Box<dyn Any + Send>);
 
 impl Panic {
     /// The panic's message, when it had one.
-    pub(crate) fn message(&self) -> Arc<str> {
-        if let Some(s) = self.0.downcast_ref::<&'static str>() {
-            Arc::from(*s)
+    pub(crate) fn message(&self) -> Arc<String> {
+        let text = if let Some(s) = self.0.downcast_ref::<&'static str>() {
+            (*s).to_owned()
         } else if let Some(s) = self.0.downcast_ref::<String>() {
-            Arc::from(s.as_str())
+            s.clone()
         } else {
-            Arc::from("(a panic without a message)")
-        }
+            "(a panic without a message)".to_owned()
+        };
+        Arc::new(text)
     }
 
     /// Logs the panic of `hook` in `pool`.
@@ -61,7 +62,7 @@ mod tests {
     #[test]
     fn a_panic_is_caught_with_its_message() {
         let p = caught(|| panic!("boom {}", 7)).unwrap_err();
-        assert_eq!(&*p.message(), "boom 7");
+        assert_eq!(*p.message(), "boom 7");
         assert_eq!(caught(|| 3).unwrap(), 3);
     }
 
@@ -72,7 +73,7 @@ mod tests {
             panic!("after a yield");
         })
         .await;
-        assert_eq!(&*out.unwrap_err().message(), "after a yield");
+        assert_eq!(*out.unwrap_err().message(), "after a yield");
         assert_eq!(caught_async(async { 5 }).await.unwrap(), 5);
     }
 }

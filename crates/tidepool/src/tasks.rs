@@ -17,7 +17,7 @@ use crate::conn::Conn;
 use crate::error::ConnectError;
 use crate::panic::caught_async;
 use crate::shared::Shared;
-use crate::state::{Check, CreateKind};
+use crate::state::{CreateKind, Upkeep};
 
 /// One connect attempt: `connect` then `after_create`, within `budget`,
 /// with a panic in either caught as an error.
@@ -112,7 +112,7 @@ pub(crate) fn create<M: Manager>(
 struct Checking<M: Manager> {
     shared: Arc<Shared<M>>,
     conn: Option<Conn<M::Connection>>,
-    check: Check,
+    check: Upkeep,
 }
 
 impl<M: Manager> Checking<M> {
@@ -143,8 +143,8 @@ async fn run_check<M: Manager>(mut guard: Checking<M>, hook: &'static str) {
     let id = conn.id;
     let work = async {
         match guard.check {
-            Check::Reset => shared.manager.reset(&mut conn.raw).await,
-            Check::Ping => shared.manager.validate(&mut conn.raw).await,
+            Upkeep::Reset => shared.manager.reset(&mut conn.raw).await,
+            Upkeep::Ping => shared.manager.validate(&mut conn.raw).await,
         }
     };
     let ok = match timeout(shared.cfg.validation_timeout, caught_async(work)).await {
@@ -173,7 +173,7 @@ pub(crate) fn reset<M: Manager>(
     let guard = Checking {
         shared,
         conn: Some(conn),
-        check: Check::Reset,
+        check: Upkeep::Reset,
     };
     run_check(guard, "reset")
 }
@@ -186,7 +186,7 @@ fn keepalive<M: Manager>(
     let guard = Checking {
         shared,
         conn: Some(conn),
-        check: Check::Ping,
+        check: Upkeep::Ping,
     };
     run_check(guard, "validate")
 }

@@ -148,9 +148,7 @@ async fn cell(hook: Hook, act: Act) {
         .build()
         .unwrap();
     pool.manager().set(hook, act);
-    let held: Vec<_> = futures_join(&pool).await;
-    tokio::time::sleep(Duration::from_millis(10)).await;
-    drop(held);
+    two_callers(&pool).await;
     // Resets, keepalive pings, retries and timeouts run their course.
     tokio::time::sleep(Duration::from_secs(3)).await;
     pool.manager().clear();
@@ -187,11 +185,28 @@ async fn cell(hook: Hook, act: Act) {
     }
 }
 
-/// Two gets at once (so that a second caller waits behind the first), each
-/// kept if it succeeded.
-async fn futures_join(pool: &Pool<Faulty>) -> Vec<tidepool::Pooled<'_, Faulty>> {
-    let (a, b) = tokio::join!(pool.get(), pool.get());
-    [a, b].into_iter().filter_map(Result::ok).collect()
+/// Two gets at once, in tasks of their own (so that a second caller waits
+/// behind the first), each holding what it got for a moment. A hook that
+/// runs on the get path (`has_broken` before checkout, `validate`,
+/// `before_checkout`) unwinds into its caller's task when it panics, as any
+/// panic in awaited code does; that task ends, and the pool must not care.
+async fn two_callers(pool: &Pool<Faulty>) {
+    let tasks: Vec<_> = (0..2)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                if let Ok(conn) = pool.get().await {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    drop(conn);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        if let Err(e) = task.await {
+            assert!(e.is_panic(), "{e}");
+        }
+    }
 }
 
 macro_rules! hook_tests {

@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use super::{Check, Grant, State};
+use super::{Grant, State, Upkeep};
 use crate::clock::Stamp;
 use crate::conn::Conn;
 use crate::stats::CloseReason;
@@ -112,7 +112,7 @@ impl<C, E> State<C, E> {
         }
         self.idle.restore(keep);
         for _ in &ping {
-            self.counts.start_check(Check::Ping);
+            self.counts.start_check(Upkeep::Ping);
         }
         if let Some(leaks) = self.leaks.as_mut() {
             self.counters.leaks += leaks.scan(now, &mut self.out.reports);

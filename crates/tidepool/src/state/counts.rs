@@ -20,7 +20,7 @@ pub(crate) enum CreateKind {
 
 /// Why a connection is out of the idle queue without a caller holding it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Check {
+pub(crate) enum Upkeep {
     /// Resetting after its return.
     Reset,
     /// Pinged for keepalive while idle.
@@ -115,17 +115,17 @@ impl Counts {
         dec(&mut self.in_use, "in_use");
     }
 
-    pub(crate) fn start_check(&mut self, check: Check) {
+    pub(crate) fn start_check(&mut self, check: Upkeep) {
         match check {
-            Check::Reset => self.resetting += 1,
-            Check::Ping => self.pinging += 1,
+            Upkeep::Reset => self.resetting += 1,
+            Upkeep::Ping => self.pinging += 1,
         }
     }
 
-    pub(crate) fn end_check(&mut self, check: Check) {
+    pub(crate) fn end_check(&mut self, check: Upkeep) {
         match check {
-            Check::Reset => dec(&mut self.resetting, "resetting"),
-            Check::Ping => dec(&mut self.pinging, "pinging"),
+            Upkeep::Reset => dec(&mut self.resetting, "resetting"),
+            Upkeep::Ping => dec(&mut self.pinging, "pinging"),
         }
     }
 }

@@ -51,7 +51,7 @@ use crate::error::ConnectError;
 use crate::stash::Stash;
 use crate::stats::{CloseReason, Counters, Histograms, Window};
 
-pub(crate) use counts::{Check, CreateKind};
+pub(crate) use counts::{CreateKind, Upkeep};
 pub(crate) use leaks::{Caller, Report};
 pub(crate) use plan::Warmth;
 pub(crate) use queue::Key;

@@ -2,7 +2,7 @@
 //! before its caller had it, back from a reset or a ping, out of the stash,
 //! or detached for good.
 
-use super::{Check, State};
+use super::{State, Upkeep};
 use crate::clock::Stamp;
 use crate::conn::Conn;
 use crate::error::ConnectError;
@@ -123,26 +123,26 @@ impl<C, E> State<C, E> {
         self.counts.check_in();
         self.end_hold(conn.id, held, now);
         conn.last_used = now;
-        self.counts.start_check(Check::Reset);
+        self.counts.start_check(Upkeep::Reset);
     }
 
     /// A reset or a keepalive ping ended; `ok` is its outcome (a failed,
     /// timed-out, panicked or abandoned check closes the connection).
-    pub(crate) fn check_done(&mut self, mut conn: Conn<C>, check: Check, ok: bool, now: Stamp) {
+    pub(crate) fn check_done(&mut self, mut conn: Conn<C>, check: Upkeep, ok: bool, now: Stamp) {
         self.counts.end_check(check);
         let reason = match (check, ok) {
-            (Check::Ping, true) => {
+            (Upkeep::Ping, true) => {
                 self.counters.keepalives += 1;
                 conn.checked_at = now;
                 self.retire_reason(&conn, now)
             }
-            (Check::Ping, false) => {
+            (Upkeep::Ping, false) => {
                 self.counters.keepalives += 1;
                 self.counters.validation_failures += 1;
                 Some(CloseReason::FailedValidation)
             }
-            (Check::Reset, true) => self.retire_reason(&conn, now),
-            (Check::Reset, false) => Some(CloseReason::Error),
+            (Upkeep::Reset, true) => self.retire_reason(&conn, now),
+            (Upkeep::Reset, false) => Some(CloseReason::Error),
         };
         self.close_or_place(conn, reason, now);
     }

@@ -156,12 +156,12 @@ impl<C, E> State<C, E> {
             TimeoutCause::Paused
         } else if self.counts.size == 0 {
             TimeoutCause::NoConnection {
-                connecting: self.counts.connecting(),
+                connecting: u32::try_from(self.counts.connecting()).unwrap_or(u32::MAX),
             }
         } else {
             TimeoutCause::Busy {
-                in_use: self.counts.in_use,
-                max_size: self.cfg.max_size,
+                in_use: u32::try_from(self.counts.in_use).unwrap_or(u32::MAX),
+                max_size: u32::try_from(self.cfg.max_size).unwrap_or(u32::MAX),
             }
         }
     }
