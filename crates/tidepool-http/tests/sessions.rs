@@ -333,3 +333,27 @@ async fn a_failing_connection_is_400_without_its_password() {
         bad_url.text
     );
 }
+
+#[tokio::test]
+async fn the_server_wide_session_limit_holds_across_tenants() {
+    let mut settings = Settings::default();
+    settings.max_sessions = 2;
+    let app = tidepool_http::router(state_with(settings).await.0);
+    session(&app).await;
+    let other = send(
+        &app,
+        Method::POST,
+        "/api/v1/sessions",
+        Some(OTHER_TOKEN),
+        Some(r#"{"pool":"demo"}"#),
+    )
+    .await;
+    assert_eq!(other.status, StatusCode::CREATED, "{}", other.text);
+    let full = admin_post(&app, "/api/v1/sessions", Some(r#"{"pool":"demo"}"#)).await;
+    full.assert_error(StatusCode::TOO_MANY_REQUESTS, "too_many_sessions");
+    assert!(
+        full.json["detail"].as_str().unwrap().contains("2 sessions"),
+        "{}",
+        full.text
+    );
+}

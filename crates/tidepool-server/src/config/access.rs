@@ -11,17 +11,16 @@ use toml::Value;
 
 use super::{ConfigError, Ctx, PoolSection, ServerSection, typed};
 
-/// One `[[tenants]]` entry as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One `[[tenants]]` entry as written. Every field is optional here, so
+/// that a wrong one is named on its own; `name` and `role` are required
+/// afterwards.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 struct TenantSection {
-    name: String,
-    role: Role,
-    #[serde(default)]
+    name: Option<String>,
+    role: Option<Role>,
     tokens: Vec<String>,
-    #[serde(default)]
     token_file: Option<PathBuf>,
-    #[serde(default)]
     pools: Vec<String>,
     max_sessions: Option<usize>,
     max_concurrent_queries: Option<usize>,
@@ -57,10 +56,14 @@ pub(super) fn tenants(
             return Err(ctx.err(Some("tenants"), "must be an array of tables: [[tenants]]"));
         };
         let t: TenantSection = typed(table, &key, ctx)?;
-        let key = format!("tenants[{i}] ({})", t.name);
-        if t.name.is_empty()
-            || !t
-                .name
+        let (Some(name), Some(role)) = (t.name.clone(), t.role) else {
+            return Err(ctx.err(
+                Some(&key),
+                "a tenant needs `name` and `role` (\"admin\", \"query\" or \"monitor\")",
+            ));
+        };
+        if name.is_empty()
+            || !name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         {
@@ -69,7 +72,8 @@ pub(super) fn tenants(
                 "tenant names use letters, digits, `_` and `-` only",
             ));
         }
-        if !names.insert(t.name.clone()) || (t.name == LEGACY_ADMIN && !server.tokens.is_empty()) {
+        let key = format!("tenants[{i}] ({name})");
+        if !names.insert(name.clone()) || (name == LEGACY_ADMIN && !server.tokens.is_empty()) {
             return Err(ctx.err(
                 Some(&format!("{key}.name")),
                 "tenant names must be unique (`admin` is taken when [server] tokens are set)",
@@ -133,7 +137,7 @@ pub(super) fn tenants(
                 return Err(ctx.err(Some(&format!("{key}.{field}")), "must be greater than zero"));
             }
         }
-        let mut tenant = Tenant::new(t.name, t.role).quotas(quotas);
+        let mut tenant = Tenant::new(name, role).quotas(quotas);
         tenant.tokens = own;
         tenant.pools = t.pools;
         out.push(tenant);
