@@ -249,6 +249,20 @@ async fn on_demand_pools_belong_to_the_tenant_that_made_them() {
         "the owner sees it: {}",
         as_a.body
     );
+    let gets = |r: &common::Reply| r.json["counters"]["gets"].as_u64().unwrap();
+    let before = server
+        .call("GET", &format!("/api/v1/pools/{pool}"), Some(A), None)
+        .await;
+    let health = server.call("GET", "/health/db", None, None).await;
+    assert!(!health.body.contains(&pool), "{}", health.body);
+    let after = server
+        .call("GET", &format!("/api/v1/pools/{pool}"), Some(A), None)
+        .await;
+    assert_eq!(
+        gets(&before),
+        gets(&after),
+        "/health/db used a tenant's pool"
+    );
 
     let own = server
         .create_session(B, json!({"backend": "sqlite", "url": "ok.db"}))
