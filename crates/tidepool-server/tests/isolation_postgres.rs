@@ -113,6 +113,10 @@ async fn session_state_set_by_one_tenant_is_reset_before_the_next() {
              DO $$ BEGIN CREATE ROLE tp_gw_iso_other NOLOGIN; \
              EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$; \
              GRANT tp_gw_iso_other TO {ROLE}; \
+             DO $$ BEGIN CREATE TYPE tp_gw_iso_mood_a AS ENUM ('a'); \
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$; \
+             DO $$ BEGIN CREATE TYPE tp_gw_iso_mood_b AS ENUM ('b'); \
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$; \
              INSERT INTO iso_accounts VALUES (1, 'real'); COMMIT;"
         ))
         .await
@@ -157,6 +161,19 @@ async fn session_state_set_by_one_tenant_is_reset_before_the_next() {
         .query(B, &b, "INSERT INTO iso_accounts VALUES (2, 'b')", json!([]))
         .await;
     assert_eq!(write.status, 200, "{}", write.body);
+
+    // A DEALLOCATE ALL drops the driver's own statements (its type lookups):
+    // the next tenant must not be handed a connection that lost them.
+    let first = server
+        .query(B, &b, "SELECT 'a'::tp_gw_iso_mood_a", json!([]))
+        .await;
+    assert_eq!(first.json["rows"], json!([["a"]]), "{}", first.body);
+    let r = server.query(A, &a, "DEALLOCATE ALL", json!([])).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let second = server
+        .query(B, &b, "SELECT 'b'::tp_gw_iso_mood_b", json!([]))
+        .await;
+    assert_eq!(second.json["rows"], json!([["b"]]), "{}", second.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,4 +218,27 @@ async fn a_read_only_gateway_cannot_be_talked_into_writing() {
         .unwrap()
         .get::<_, i64>(0);
     assert_eq!(written, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_request_gives_its_connection_back_for_reuse() {
+    let Some((admin, addr)) = pg_admin().await else {
+        return;
+    };
+    pg_plain_role(&admin, ROLE, "iso_reuse").await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::with_config(dir.path(), &config(&addr, "read_write"), &[]).await;
+    let a = server.open_session(A, "main").await;
+    for i in 0..5 {
+        let r = server
+            .query(A, &a, "INSERT INTO iso_reuse VALUES ($1, 'x')", json!([i]))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let r = server
+            .query(A, &a, "SELECT count(*) FROM iso_reuse", json!([]))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let stats = server.call("GET", "/api/v1/pools/main", None, None).await;
+    assert_eq!(stats.json["counters"]["created"], 1, "{}", stats.body);
 }

@@ -26,7 +26,8 @@ use tokio_postgres::NoTls;
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 
 use super::postgres_unit::{
-    PRIVILEGED_ROLES, RESET_SQL, ROLE_CHECK_SQL, UnitGuard, begin_sql, single_text,
+    PRIVILEGED_ROLES, RESET_SQL, ROLE_CHECK_SQL, UnitGuard, begin_sql, reset_clean, single_text,
+    text_at,
 };
 use super::{
     BoxFuture, ColumnInfo, Gateway, GatewayError, GatewayMode, QueryLimits, QueryOutput, Statement,
@@ -392,7 +393,9 @@ impl PgGateway {
         self.verify(client).await.map_err(at(0))?;
         let cancel = client.cancel_token();
         let work = async {
-            let marker = single_text(&bookkeeping(client, begin_sql(mode)).await.map_err(at(0))?);
+            let begun = bookkeeping(client, &begin_sql(mode)).await.map_err(at(0))?;
+            let marker = single_text(&begun);
+            let driver_before = text_at(&begun, 1).and_then(|t| t.parse::<u64>().ok());
             let mut outputs = Vec::with_capacity(statements.len());
             let mut failed = None;
             for (index, (sql, params)) in statements.iter().enumerate() {
@@ -425,7 +428,7 @@ impl PgGateway {
             }
             if clean {
                 match bookkeeping(client, RESET_SQL).await {
-                    Ok(reply) => clean = single_text(&reply).as_deref() == Some("0"),
+                    Ok(reply) => clean = reset_clean(&reply, driver_before),
                     Err(e) => {
                         tracing::warn!(pool = %self.pool.name(), error = %e, "resetting a gateway connection failed; it is closed");
                         clean = false;

@@ -14,7 +14,10 @@
 //! settings, the role, cursors, listens, advisory locks, temporary tables and
 //! sequence state go back to what a fresh session has. Prepared statements
 //! made with SQL `PREPARE` cannot be dropped one by one without knowing
-//! them, so a connection that has any is closed instead. Whenever the state
+//! them, so a connection that has any is closed instead; so is one that has
+//! fewer protocol-level statements than when the request began (a
+//! `DEALLOCATE` dropped the driver's own, which it would go on using).
+//! Whenever the state
 //! is not known — a failed end or reset, a timeout, the request dropped
 //! half-way — [`UnitGuard`] marks the connection broken and the pool closes
 //! it.
@@ -37,7 +40,13 @@ pub(super) const RESET_SQL: &str = "CLOSE ALL; \
     SELECT pg_advisory_unlock_all(); \
     DISCARD TEMP; \
     DISCARD SEQUENCES; \
-    SELECT count(*) FROM pg_prepared_statements WHERE from_sql";
+    SELECT (count(*) FILTER (WHERE from_sql))::text, \
+           (count(*) FILTER (WHERE NOT from_sql))::text \
+    FROM pg_prepared_statements";
+
+/// Counts the driver's prepared statements, at the start of a unit.
+const DRIVER_STATEMENTS: &str =
+    "(SELECT count(*) FROM pg_prepared_statements WHERE NOT from_sql)::text";
 
 /// The predefined roles (besides superuser) that reach outside the
 /// database: a gateway on a role that is a member of any of them is refused
@@ -59,20 +68,39 @@ pub(super) const ROLE_CHECK_SQL: &str = "SELECT current_user::text, \
           WHERE EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = p) \
             AND pg_has_role(current_user, p, 'MEMBER'))";
 
-/// The statement that opens a unit.
-pub(super) fn begin_sql(mode: GatewayMode) -> &'static str {
-    match mode {
-        GatewayMode::ReadWrite => "BEGIN; SELECT transaction_timestamp()::text",
-        _ => "BEGIN READ ONLY; SELECT transaction_timestamp()::text",
-    }
+/// The statements that open a unit: the transaction, its marker, and the
+/// count of the driver's prepared statements.
+pub(super) fn begin_sql(mode: GatewayMode) -> String {
+    let begin = match mode {
+        GatewayMode::ReadWrite => "BEGIN",
+        _ => "BEGIN READ ONLY",
+    };
+    format!("{begin}; SELECT transaction_timestamp()::text, {DRIVER_STATEMENTS}")
 }
 
-/// The text of the only row of a simple-query reply.
-pub(super) fn single_text(messages: &[SimpleQueryMessage]) -> Option<String> {
-    messages.iter().find_map(|m| match m {
-        SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+/// The text of column `i` of the last row of a simple-query reply (the
+/// batches here end with the query whose answer counts).
+pub(super) fn text_at(messages: &[SimpleQueryMessage], i: usize) -> Option<String> {
+    messages.iter().rev().find_map(|m| match m {
+        SimpleQueryMessage::Row(row) => row.try_get(i).ok().flatten().map(str::to_owned),
         _ => None,
     })
+}
+
+/// The text of column 0 of the last row of a simple-query reply.
+pub(super) fn single_text(messages: &[SimpleQueryMessage]) -> Option<String> {
+    text_at(messages, 0)
+}
+
+/// Whether the reply of [`RESET_SQL`] leaves the connection reusable: no
+/// statement made with SQL `PREPARE`, and none of the driver's dropped
+/// since the unit began (`driver_before`).
+pub(super) fn reset_clean(reply: &[SimpleQueryMessage], driver_before: Option<u64>) -> bool {
+    let count = |i| text_at(reply, i).and_then(|t| t.parse::<u64>().ok());
+    match (count(0), count(1), driver_before) {
+        (Some(0), Some(now), Some(before)) => now >= before,
+        _ => false,
+    }
 }
 
 /// A pooled connection inside a unit: unless [`finish`](Self::finish) says
