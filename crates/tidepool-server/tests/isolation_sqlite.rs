@@ -147,4 +147,10 @@ async fn rows_affected_is_only_the_current_statements() {
         .query(B, &b, "DELETE FROM loot WHERE name = 'nothing'", json!([]))
         .await;
     assert_eq!(none.json["rows_affected"], 0, "{}", none.body);
+    let stats = server.call("GET", "/api/v1/pools/shared", None, None).await;
+    assert_eq!(
+        stats.json["counters"]["created"], 1,
+        "clean requests give their connection back: {}",
+        stats.body
+    );
 }
