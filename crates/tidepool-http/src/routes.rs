@@ -67,7 +67,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Database health: every pool gets and validates a connection; 503 names the failing pools",
         request: None,
         success: (200, Some("DbHealth")),
-        errors: &[401, 503],
+        errors: &[401, 429, 503],
         handler: || get(health::db),
     },
     Route {
@@ -77,7 +77,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Prometheus / OpenMetrics text exposition with a `pool` label",
         request: None,
         success: (200, None),
-        errors: &[401],
+        errors: &[401, 429],
         handler: || get(metrics::scrape),
     },
     Route {
@@ -97,7 +97,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Every pool's statistics: gauges, counters, latency percentiles, utilization, hit and reuse ratios",
         request: None,
         success: (200, Some("PoolList")),
-        errors: &[401],
+        errors: &[401, 429],
         handler: || get(pools::list),
     },
     Route {
@@ -107,7 +107,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Overall status and each pool's status, reasons and warnings",
         request: None,
         success: (200, Some("HealthReport")),
-        errors: &[401],
+        errors: &[401, 429],
         handler: || get(pools::health),
     },
     Route {
@@ -117,7 +117,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Aggregates across pools: connections, active, idle, capacity, utilization, created, reused, closed, errors, reuse ratio",
         request: None,
         success: (200, Some("Aggregate")),
-        errors: &[401],
+        errors: &[401, 429],
         handler: || get(pools::metrics),
     },
     Route {
@@ -137,7 +137,7 @@ pub const ROUTES: &[Route] = &[
         summary: "One pool's statistics and health",
         request: None,
         success: (200, Some("PoolDetail")),
-        errors: &[401, 404],
+        errors: &[401, 404, 429],
         handler: || get(pools::one),
     },
     Route {
