@@ -1,80 +1,135 @@
-//! Bearer tokens: the [`Admin`] and [`Monitor`] extractors.
+//! Bearer tokens and roles: the extractors every handler takes.
 //!
 //! # Implementation notes
 //! A presented token is compared with every configured token in constant
 //! time (`subtle`), and the loop does not stop at a match, so the time taken
-//! says nothing about which token matched or how much of one did. The caller
-//! is identified by the index of its token: sessions remember it, so a
-//! session is usable only with the token that created it; the token itself
-//! is never stored with a session nor logged.
+//! says nothing about which token matched or how much of one did (see
+//! the `tenants` module). The caller is its tenant; sessions and
+//! on-demand pools remember the tenant's name, never the token, and nothing
+//! logs a token. Each authenticated request counts against its tenant's rate
+//! limit before the handler runs; a request over it answers 429 with
+//! `Retry-After`.
+//!
+//! | extractor | who passes |
+//! |---|---|
+//! | [`Admin`] | tenants with [`Role::Admin`] |
+//! | [`SessionUser`] | [`Role::Admin`] and [`Role::Query`] |
+//! | [`Authed`] | any tenant |
+//! | [`Monitor`] | anyone unless `monitoring_requires_token`; a token, when sent, must be valid |
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::tenants::{Caller, Role};
 
-/// Who called: the index of the token presented.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Caller(pub(crate) usize);
-
-/// Extracts an authenticated caller; rejects with 401 otherwise. Used by the
-/// admin endpoints and sessions.
+/// An authenticated tenant with [`Role::Admin`]; 401 without a valid
+/// token, 403 for another role.
 #[derive(Debug, Clone, Copy)]
 pub struct Admin(pub Caller);
 
-/// Lets a monitoring request through: without a check unless
-/// [`Settings::monitoring_requires_token`](crate::Settings) is set, then
-/// like [`Admin`].
+/// An authenticated tenant that may use sessions ([`Role::Admin`] or
+/// [`Role::Query`]); 403 for a monitor.
 #[derive(Debug, Clone, Copy)]
-pub struct Monitor;
+pub struct SessionUser(pub Caller);
+
+/// Any authenticated tenant.
+#[derive(Debug, Clone, Copy)]
+pub struct Authed(pub Caller);
+
+/// A monitoring request: anonymous (`None`) unless
+/// [`Settings::monitoring_requires_token`](crate::Settings) is set or a
+/// token is sent, which must then be valid.
+#[derive(Debug, Clone, Copy)]
+pub struct Monitor(pub Option<Caller>);
+
+fn presented(parts: &Parts) -> Option<Result<&str, ApiError>> {
+    let header = parts.headers.get(AUTHORIZATION)?;
+    Some(
+        header
+            .to_str()
+            .ok()
+            .and_then(|h| {
+                let (scheme, rest) = h.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+            })
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "unauthorized",
+                    "the Authorization header must read `Bearer <token>`",
+                )
+            }),
+    )
+}
 
 fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
-    let tokens = &state.inner.tokens;
-    if tokens.is_empty() {
+    let tenants = &state.inner.tenants;
+    if tenants.is_empty() {
         return Err(ApiError::unauthorized(
             "unauthorized",
             "this endpoint needs a bearer token, and the server has none configured",
         ));
     }
-    let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
+    let token = presented(parts).ok_or_else(|| {
         ApiError::unauthorized(
             "unauthorized",
             "missing `Authorization: Bearer <token>` header",
         )
-    })?;
-    let presented = header
-        .to_str()
-        .ok()
-        .and_then(|h| {
-            let (scheme, rest) = h.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-        })
-        .ok_or_else(|| {
-            ApiError::unauthorized(
-                "unauthorized",
-                "the Authorization header must read `Bearer <token>`",
-            )
-        })?;
-    let mut found = None;
-    for (i, token) in tokens.iter().enumerate() {
-        let equal: bool = presented.as_bytes().ct_eq(token.as_bytes()).into();
-        if equal && found.is_none() {
-            found = Some(i);
-        }
+    })??;
+    let caller = tenants
+        .find(token)
+        .ok_or_else(|| ApiError::unauthorized("unauthorized", "the bearer token is not valid"))?;
+    tenants.get(caller).admit()?;
+    Ok(caller)
+}
+
+fn with_role(
+    parts: &Parts,
+    state: &AppState,
+    allowed: &[Role],
+    what: &str,
+) -> Result<Caller, ApiError> {
+    let caller = authenticate(parts, state)?;
+    let tenant = &state.inner.tenants.get(caller).tenant;
+    if allowed.contains(&tenant.role) {
+        Ok(caller)
+    } else {
+        Err(ApiError::forbidden(format!(
+            "tenant `{}` has the {:?} role; {what}",
+            tenant.name, tenant.role
+        )))
     }
-    found
-        .map(Caller)
-        .ok_or_else(|| ApiError::unauthorized("unauthorized", "the bearer token is not valid"))
 }
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        authenticate(parts, state).map(Admin)
+        with_role(parts, state, &[Role::Admin], "this needs the admin role").map(Admin)
+    }
+}
+
+impl FromRequestParts<AppState> for SessionUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        with_role(
+            parts,
+            state,
+            &[Role::Admin, Role::Query],
+            "sessions need the query or admin role",
+        )
+        .map(SessionUser)
+    }
+}
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        authenticate(parts, state).map(Authed)
     }
 }
 
@@ -82,9 +137,10 @@ impl FromRequestParts<AppState> for Monitor {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if state.inner.settings.monitoring_requires_token {
-            authenticate(parts, state)?;
+        if state.inner.settings.monitoring_requires_token || presented(parts).is_some() {
+            authenticate(parts, state).map(|c| Monitor(Some(c)))
+        } else {
+            Ok(Monitor(None))
         }
-        Ok(Monitor)
     }
 }

@@ -47,7 +47,13 @@ pub(crate) async fn show(State(state): State<AppState>, _: Admin) -> Json<Value>
         }
         json!({
             "http": {
-                "token_count": state.inner.tokens.len(),
+                "tenants": state.inner.tenants.all().map(|t| json!({
+                    "name": t.name,
+                    "role": t.role,
+                    "tokens": t.tokens.iter().map(|_| MASK).collect::<Vec<_>>(),
+                    "pools": t.pools,
+                    "quotas": t.quotas,
+                })).collect::<Vec<_>>(),
                 "monitoring_requires_token": s.monitoring_requires_token,
                 "max_body_bytes": s.max_body_bytes,
                 "request_timeout_ms": s.request_timeout.as_millis() as u64,

@@ -1,16 +1,21 @@
 //! The health resource: `GET /health` (liveness) and `GET /health/db`
-//! (every pool gets and validates a connection; 503 naming the failing ones).
+//! (every configured pool gets and validates a connection, at most once per
+//! `health_cache`; 503 naming the failing ones).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use crate::auth::Monitor;
 use crate::state::AppState;
+use crate::tenants::Role;
 
 #[derive(Debug, Serialize)]
 pub(crate) struct Live {
@@ -42,42 +47,96 @@ pub(crate) struct DbHealth {
     detail: Option<String>,
     failing: Vec<String>,
     pools: BTreeMap<String, PoolCheck>,
+    /// How old the checks are, in milliseconds.
+    age_ms: u64,
 }
 
-/// `GET /health/db`
-pub(crate) async fn db(State(state): State<AppState>, _: Monitor) -> (StatusCode, Json<DbHealth>) {
+/// The last checks of the configured pools and when they were made; one
+/// check at a time (callers meanwhile wait for its result).
+#[derive(Debug, Default)]
+pub(crate) struct Cache {
+    last: tokio::sync::Mutex<Option<(Instant, Arc<Checked>)>>,
+}
+
+/// Each configured pool's check: `Err` holds the (redacted) reason.
+type Checked = BTreeMap<String, Result<(), String>>;
+
+impl Cache {
+    /// The checks, made now if the last ones are older than `max_age`.
+    async fn get(&self, state: &AppState) -> (Arc<Checked>, Duration) {
+        let mut last = self.last.lock().await;
+        if let Some((at, checked)) = last.as_ref()
+            && at.elapsed() < state.settings().health_cache
+        {
+            return (Arc::clone(checked), at.elapsed());
+        }
+        let checked = Arc::new(check_configured(state).await);
+        *last = Some((Instant::now(), Arc::clone(&checked)));
+        (checked, Duration::ZERO)
+    }
+}
+
+/// Gets and validates a connection of every configured pool (on-demand
+/// pools are tenants' own: nobody else's request opens connections there).
+async fn check_configured(state: &AppState) -> Checked {
     let within = state.settings().health_check_timeout;
     let mut checks = JoinSet::new();
     for h in state.registry().handles() {
+        if state.owner_of(h.name()).is_some() {
+            continue;
+        }
         checks.spawn(async move {
             let result = h.check(within).await;
             (h.name().to_owned(), result)
         });
     }
-    let mut pools = BTreeMap::new();
-    let mut failing = Vec::new();
+    let mut out = BTreeMap::new();
     while let Some(joined) = checks.join_next().await {
         let Ok((name, result)) = joined else {
             continue;
         };
+        let result = result.map_err(|e| {
+            let e = state.redactor().clean(&e);
+            tracing::warn!(pool = %name, error = %e, "database health check failed");
+            e
+        });
+        out.insert(name, result);
+    }
+    out
+}
+
+/// `GET /health/db`: the configured pools' checks, at most one round every
+/// `health_cache`. The database's error texts (which name hosts, roles and
+/// databases) are shown to admins only.
+pub(crate) async fn db(
+    State(state): State<AppState>,
+    Monitor(caller): Monitor,
+) -> (StatusCode, Json<DbHealth>) {
+    let (checked, age) = state.inner.health.get(&state).await;
+    let admin = caller.is_some_and(|c| state.tenant(c).role == Role::Admin);
+    let mut pools = BTreeMap::new();
+    let mut failing = Vec::new();
+    for (name, result) in checked.iter() {
         let check = match result {
             Ok(()) => PoolCheck {
                 ok: true,
                 error: None,
             },
             Err(e) => {
-                let e = state.redactor().clean(&e);
-                tracing::warn!(pool = %name, error = %e, "database health check failed");
                 failing.push(name.clone());
                 PoolCheck {
                     ok: false,
-                    error: Some(e),
+                    error: Some(if admin {
+                        e.clone()
+                    } else {
+                        "unavailable".to_owned()
+                    }),
                 }
             }
         };
-        pools.insert(name, check);
+        pools.insert(name.clone(), check);
     }
-    failing.sort();
+    let age_ms = u64::try_from(age.as_millis()).unwrap_or(u64::MAX);
     if failing.is_empty() {
         let report = DbHealth {
             status: "ok",
@@ -85,6 +144,7 @@ pub(crate) async fn db(State(state): State<AppState>, _: Monitor) -> (StatusCode
             detail: None,
             failing,
             pools,
+            age_ms,
         };
         (StatusCode::OK, Json(report))
     } else {
@@ -94,6 +154,7 @@ pub(crate) async fn db(State(state): State<AppState>, _: Monitor) -> (StatusCode
             detail: Some(format!("failing pools: {}", failing.join(", "))),
             failing,
             pools,
+            age_ms,
         };
         (StatusCode::SERVICE_UNAVAILABLE, Json(report))
     }

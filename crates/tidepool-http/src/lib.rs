@@ -4,14 +4,21 @@
 //! # Modules at a glance
 //! - [`router`] and [`AppState`]: the axum router over an injected state.
 //! - [`ApiError`] and [`Redactor`]: the one error type, and secret masking.
+//! - [`Tenant`], [`Role`] and [`Quotas`]: who may call, what it may do, how
+//!   much.
 //! - [`gateway`]: the backend-agnostic query [`Gateway`], for SQLite and
-//!   PostgreSQL.
+//!   PostgreSQL; each request a unit on its connection, in a
+//!   [`GatewayMode`].
+//! - [`descriptions`]: sessions on a client's own connection, held to an
+//!   allow-list.
+//! - [`sessions`]: the session handlers and the [`SessionStore`] interface.
 //! - [`routes::ROUTES`] and [`openapi::document`]: every endpoint, and the
 //!   OpenAPI document generated from the same table.
 //! - [`metrics::render`]: the Prometheus exposition.
 
 mod auth;
 mod config;
+pub mod descriptions;
 mod error;
 pub mod gateway;
 mod health;
@@ -19,8 +26,9 @@ pub mod metrics;
 pub mod openapi;
 mod pools;
 pub mod routes;
-mod sessions;
+pub mod sessions;
 mod state;
+mod tenants;
 
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
@@ -31,10 +39,16 @@ use serde::de::DeserializeOwned;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-pub use auth::{Admin, Caller, Monitor};
+pub use auth::{Admin, Authed, Monitor, SessionUser};
+pub use descriptions::{AllowEntry, Descriptions};
 pub use error::{ApiError, MASK, Redactor, mask_url_passwords, url_password};
-pub use gateway::{ConnectionSpec, Gateway, GatewayError, QueryLimits, QueryOutput, TableInfo};
+pub use gateway::{
+    Gateway, GatewayError, GatewayMode, QueryLimits, QueryOutput, Statement, TableInfo,
+    TransactionError,
+};
+pub use sessions::{MemoryStore, SessionRecord, SessionStats, SessionStore, StoreError};
 pub use state::{AppState, AppStateBuilder, Settings};
+pub use tenants::{Caller, Quotas, Role, Tenant};
 
 /// The router: every endpoint of [`routes::ROUTES`] over `state`, with the
 /// body limit and request timeout of its [`Settings`], and JSON

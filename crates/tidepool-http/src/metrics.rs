@@ -22,6 +22,7 @@ use tidepool::{CloseReason, Histogram, Stats};
 use crate::auth::Monitor;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::tenants::{Caller, Role};
 
 /// Upper bounds of the latency buckets, in seconds.
 pub const BUCKETS: [f64; 18] = [
@@ -247,20 +248,26 @@ impl Collector for Snapshot {
     }
 }
 
-/// Encodes the statistics of every pool of `state` in the OpenMetrics text
-/// format.
+/// Encodes the statistics of the pools `caller` may see (anonymous: the
+/// configured pools) in the OpenMetrics text format.
 ///
 /// # Errors
 /// Only if formatting fails, which writing to a `String` does not.
-pub fn render(state: &AppState) -> Result<String, std::fmt::Error> {
+pub async fn render(state: &AppState, caller: Option<Caller>) -> Result<String, std::fmt::Error> {
+    let scope = caller
+        .map(|c| state.tenant(c))
+        .filter(|t| t.role != Role::Admin)
+        .map(|t| t.name.as_str());
+    let sessions = match (caller, scope) {
+        (Some(_), scope) => state.inner.sessions.stats(scope).await.active,
+        (None, _) => state.inner.sessions.stats(None).await.active,
+    };
     let snapshot = Snapshot {
-        pools: state
-            .registry()
-            .handles()
+        pools: crate::pools::visible(state, caller)
             .iter()
             .map(|h| h.stats())
             .collect(),
-        sessions: state.inner.sessions.len(),
+        sessions,
     };
     let mut registry = PromRegistry::default();
     registry.register_collector(Box::new(snapshot));
@@ -270,8 +277,8 @@ pub fn render(state: &AppState) -> Result<String, std::fmt::Error> {
 }
 
 /// `GET /metrics`
-pub(crate) async fn scrape(State(state): State<AppState>, _: Monitor) -> Response {
-    match render(&state) {
+pub(crate) async fn scrape(State(state): State<AppState>, Monitor(caller): Monitor) -> Response {
+    match render(&state, caller).await {
         Ok(text) => ([(CONTENT_TYPE, CONTENT_TYPE_OPENMETRICS)], text).into_response(),
         Err(e) => ApiError::internal(&e).into_response(),
     }

@@ -22,13 +22,13 @@ fn status_text(code: u16) -> &'static str {
         204 => "No Content",
         400 => "Bad request: malformed or invalid input, SQL error",
         401 => "Missing or invalid bearer token, or unknown/expired session",
-        403 => "Not allowed for this token or connection",
+        403 => "Not allowed for this tenant's role, pool or connection, or by the gateway",
         404 => "Unknown pool",
         408 => "Statement or request timed out",
         413 => "Request body too large",
         415 => "Body is not application/json",
         422 => "Body has wrong types or missing fields",
-        429 => "Too many sessions",
+        429 => "Over a quota or the rate limit (Retry-After says when to retry)",
         503 => "Database unavailable",
         _ => "Response",
     }
@@ -146,13 +146,18 @@ fn schemas() -> Value {
             "properties": { "max_size": { "type": "integer", "minimum": 1 } }
         },
         "CreateSession": {
-            "description": "Either `pool`, or `backend` and `url`.",
+            "description": "Either `pool` (a configured pool the tenant is granted), or a connection description when the server allows them: `backend` and `url`, or for postgres `host`, `port`, `database`, `username`, `password`. A description must match the server's allow-list.",
             "type": "object",
             "additionalProperties": false,
             "properties": {
                 "pool": string,
                 "backend": { "enum": ["sqlite", "postgres"] },
-                "url": { "type": "string", "description": "postgres://user:pass@host/db, or a SQLite file path" }
+                "url": { "type": "string", "description": "postgres://user:pass@host:port/db, or a SQLite file path under an allowed directory" },
+                "host": string,
+                "port": { "type": "integer", "minimum": 1, "maximum": 65535 },
+                "database": string,
+                "username": string,
+                "password": string
             }
         },
         "SessionCreated": {
@@ -160,7 +165,8 @@ fn schemas() -> Value {
             "properties": {
                 "session_id": { "type": "string", "format": "uuid" },
                 "expires_at": { "type": "string", "format": "date-time" },
-                "pool": string, "backend": string
+                "pool": string, "backend": string,
+                "mode": { "enum": ["read_only", "read_write"] }
             }
         },
         "Schema": {
@@ -201,6 +207,30 @@ fn schemas() -> Value {
                 "row_count": int,
                 "truncated": { "type": "boolean" },
                 "rows_affected": { "type": ["integer", "null"] },
+                "elapsed_ms": num
+            }
+        },
+        "TransactionRequest": {
+            "type": "object",
+            "required": ["statements"],
+            "additionalProperties": false,
+            "properties": {
+                "statements": {
+                    "type": "array",
+                    "minItems": 1,
+                    "description": "Run in order in one transaction; each is {sql, params} or [sql, params]",
+                    "items": { "oneOf": [
+                        { "$ref": "#/components/schemas/QueryRequest" },
+                        { "type": "array", "prefixItems": [string, { "type": "array", "items": {} }], "minItems": 2, "maxItems": 2 }
+                    ]}
+                }
+            }
+        },
+        "TransactionResult": {
+            "type": "object",
+            "properties": {
+                "committed": { "type": "boolean", "description": "true on a read_write pool; a read_only pool rolls back" },
+                "results": { "type": "array", "items": { "$ref": "#/components/schemas/QueryResult" } },
                 "elapsed_ms": num
             }
         },
@@ -281,8 +311,14 @@ pub fn document() -> Value {
                     ),
                 );
             }
-            Access::Admin => {
+            Access::Admin | Access::Session | Access::Tenant => {
                 op.insert("security".into(), json!([{ "bearer": [] }]));
+                let who = match r.access {
+                    Access::Admin => "Needs the token of a tenant with the admin role.",
+                    Access::Session => "Needs the token of a tenant with the query or admin role.",
+                    _ => "Needs the token of any tenant.",
+                };
+                op.insert("description".into(), json!(who));
             }
         }
         let item = paths

@@ -1,5 +1,7 @@
 //! The pools resource: statistics, health, aggregates and advice (read), and
-//! evict, resize, pause and resume (admin).
+//! evict, resize, pause and resume (admin, logged with the tenant's name;
+//! resize bounded by `resize_ceiling`). Every caller sees the configured
+//! pools; an on-demand pool only its owner and admins.
 
 use std::sync::Arc;
 
@@ -12,12 +14,30 @@ use crate::ApiJson;
 use crate::auth::{Admin, Monitor};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::tenants::Caller;
 
-fn pool(state: &AppState, name: &str) -> Result<Arc<dyn PoolHandle>, ApiError> {
+/// The pool `name` if `caller` may see it (another tenant's on-demand pool
+/// is as good as absent).
+fn pool(
+    state: &AppState,
+    caller: Option<Caller>,
+    name: &str,
+) -> Result<Arc<dyn PoolHandle>, ApiError> {
     state
         .registry()
         .handle(name)
+        .filter(|_| state.visible(caller, name))
         .ok_or_else(|| ApiError::unknown_pool(name))
+}
+
+/// The pools `caller` may see, in name order.
+pub(crate) fn visible(state: &AppState, caller: Option<Caller>) -> Vec<Arc<dyn PoolHandle>> {
+    state
+        .registry()
+        .handles()
+        .into_iter()
+        .filter(|h| state.visible(caller, h.name()))
+        .collect()
 }
 
 /// One pool as listed: its statistics, health and whether it can be queried.
@@ -46,10 +66,11 @@ pub(crate) struct PoolList {
 }
 
 /// `GET /api/v1/pools`
-pub(crate) async fn list(State(state): State<AppState>, _: Monitor) -> Json<PoolList> {
-    let pools: Vec<PoolView> = state
-        .registry()
-        .handles()
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Monitor(caller): Monitor,
+) -> Json<PoolList> {
+    let pools: Vec<PoolView> = visible(&state, caller)
         .iter()
         .map(|h| view(&state, h.as_ref()))
         .collect();
@@ -69,10 +90,10 @@ pub(crate) struct PoolDetail {
 /// `GET /api/v1/pools/{name}`
 pub(crate) async fn one(
     State(state): State<AppState>,
-    _: Monitor,
+    Monitor(caller): Monitor,
     Path(name): Path<String>,
 ) -> Result<Json<PoolDetail>, ApiError> {
-    let h = pool(&state, &name)?;
+    let h = pool(&state, caller, &name)?;
     Ok(Json(PoolDetail {
         view: view(&state, h.as_ref()),
         health: h.health(),
@@ -93,10 +114,11 @@ pub(crate) struct HealthReport {
 }
 
 /// `GET /api/v1/pools/health`
-pub(crate) async fn health(State(state): State<AppState>, _: Monitor) -> Json<HealthReport> {
-    let pools: Vec<PoolHealth> = state
-        .registry()
-        .handles()
+pub(crate) async fn health(
+    State(state): State<AppState>,
+    Monitor(caller): Monitor,
+) -> Json<HealthReport> {
+    let pools: Vec<PoolHealth> = visible(&state, caller)
         .iter()
         .map(|h| PoolHealth {
             name: h.name().to_owned(),
@@ -112,8 +134,37 @@ pub(crate) async fn health(State(state): State<AppState>, _: Monitor) -> Json<He
 }
 
 /// `GET /api/v1/pools/metrics`
-pub(crate) async fn metrics(State(state): State<AppState>, _: Monitor) -> Json<AggregateStats> {
-    Json(state.registry().aggregate())
+pub(crate) async fn metrics(
+    State(state): State<AppState>,
+    Monitor(caller): Monitor,
+) -> Json<AggregateStats> {
+    // `Registry::aggregate` sums every pool; this sums the visible ones the
+    // same way (the core has no aggregate over a subset).
+    let mut a = AggregateStats::default();
+    for h in visible(&state, caller) {
+        let s = h.stats();
+        let (g, c) = (s.gauges, s.counters);
+        a.pools += 1;
+        a.connections += g.size;
+        a.active += g.in_use;
+        a.idle += g.idle;
+        a.waiting += g.waiting;
+        a.capacity += g.max_size;
+        a.gets += c.gets;
+        a.created += c.created;
+        a.reused += c.reused;
+        a.closed += c.closed.total();
+        a.errors += c.create_errors + c.timeouts;
+        a.timeouts += c.timeouts;
+        a.leaks += c.leaks;
+    }
+    a.utilization = if a.capacity == 0 {
+        0.0
+    } else {
+        a.active as f64 / a.capacity as f64
+    };
+    a.reuse_ratio = (a.created > 0).then(|| a.reused as f64 / a.created as f64);
+    Json(a)
 }
 
 #[derive(Debug, Serialize)]
@@ -126,10 +177,10 @@ pub(crate) struct AdviceView {
 /// `GET /api/v1/pools/{name}/advice`
 pub(crate) async fn advice(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(caller): Admin,
     Path(name): Path<String>,
 ) -> Result<Json<AdviceView>, ApiError> {
-    let h = pool(&state, &name)?;
+    let h = pool(&state, Some(caller), &name)?;
     Ok(Json(AdviceView {
         pool: name,
         advice: h.advice(),
@@ -146,13 +197,14 @@ pub(crate) struct Done {
 
 fn act(
     state: &AppState,
+    caller: Caller,
     name: String,
     action: &'static str,
     f: impl FnOnce(&dyn PoolHandle),
 ) -> Result<Json<Done>, ApiError> {
-    let h = pool(state, &name)?;
+    let h = pool(state, Some(caller), &name)?;
     f(h.as_ref());
-    tracing::info!(pool = %name, action, "admin action");
+    tracing::info!(tenant = %state.tenant(caller).name, pool = %name, action, "admin action");
     Ok(Json(Done {
         pool: name,
         action,
@@ -163,28 +215,28 @@ fn act(
 /// `POST /api/v1/pools/{name}/evict`
 pub(crate) async fn evict(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(caller): Admin,
     Path(name): Path<String>,
 ) -> Result<Json<Done>, ApiError> {
-    act(&state, name, "evicted", |h| h.evict())
+    act(&state, caller, name, "evicted", |h| h.evict())
 }
 
 /// `POST /api/v1/pools/{name}/pause`
 pub(crate) async fn pause(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(caller): Admin,
     Path(name): Path<String>,
 ) -> Result<Json<Done>, ApiError> {
-    act(&state, name, "paused", |h| h.pause())
+    act(&state, caller, name, "paused", |h| h.pause())
 }
 
 /// `POST /api/v1/pools/{name}/resume`
 pub(crate) async fn resume(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(caller): Admin,
     Path(name): Path<String>,
 ) -> Result<Json<Done>, ApiError> {
-    act(&state, name, "resumed", |h| h.resume())
+    act(&state, caller, name, "resumed", |h| h.resume())
 }
 
 #[derive(Debug, Serialize)]
@@ -193,13 +245,21 @@ pub(crate) struct EvictedAll {
 }
 
 /// `POST /api/v1/pools/evict-all`
-pub(crate) async fn evict_all(State(state): State<AppState>, _: Admin) -> Json<EvictedAll> {
+pub(crate) async fn evict_all(
+    State(state): State<AppState>,
+    Admin(caller): Admin,
+) -> Json<EvictedAll> {
     let mut evicted = Vec::new();
     for h in state.registry().handles() {
         h.evict();
         evicted.push(h.name().to_owned());
     }
-    tracing::info!(pools = evicted.len(), "admin action: evict all");
+    tracing::info!(
+        tenant = %state.tenant(caller).name,
+        pools = evicted.len(),
+        action = "evicted all",
+        "admin action"
+    );
     Json(EvictedAll { evicted })
 }
 
@@ -213,14 +273,27 @@ pub(crate) struct Resize {
 /// `POST /api/v1/pools/{name}/resize`
 pub(crate) async fn resize(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(caller): Admin,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<Resize>,
 ) -> Result<Json<Done>, ApiError> {
-    let h = pool(&state, &name)?;
+    let h = pool(&state, Some(caller), &name)?;
+    let ceiling = state.settings().resize_ceiling;
+    if body.max_size > ceiling {
+        return Err(ApiError::bad_request(format!(
+            "max_size {} is above this server's resize ceiling of {ceiling}",
+            body.max_size
+        )));
+    }
     h.resize(body.max_size)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    tracing::info!(pool = %name, max_size = body.max_size, "admin action: resize");
+    tracing::info!(
+        tenant = %state.tenant(caller).name,
+        pool = %name,
+        action = "resize",
+        max_size = body.max_size,
+        "admin action"
+    );
     Ok(Json(Done {
         pool: name,
         action: "resized",

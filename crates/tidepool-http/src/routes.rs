@@ -14,8 +14,12 @@ pub enum Access {
     Open,
     /// Anyone, unless `monitoring_requires_token` is set.
     Monitor,
-    /// Bearer token required.
+    /// A tenant with the admin role.
     Admin,
+    /// A tenant with the query or admin role.
+    Session,
+    /// Any tenant.
+    Tenant,
 }
 
 /// One endpoint: method, path (axum and OpenAPI share the `{param}` form),
@@ -40,9 +44,9 @@ pub struct Route {
     pub(crate) handler: fn() -> MethodRouter<AppState>,
 }
 
-const ADMIN_ERRORS: &[u16] = &[401, 404];
-const BODY_ERRORS: &[u16] = &[400, 401, 404, 413, 415, 422];
-const SESSION_ERRORS: &[u16] = &[400, 401, 403, 408, 413, 415, 422, 503];
+const ADMIN_ERRORS: &[u16] = &[401, 403, 404, 429];
+const BODY_ERRORS: &[u16] = &[400, 401, 403, 404, 413, 415, 422, 429];
+const SESSION_ERRORS: &[u16] = &[400, 401, 403, 408, 413, 415, 422, 429, 503];
 
 /// Every endpoint of the router.
 pub const ROUTES: &[Route] = &[
@@ -63,7 +67,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Database health: every pool gets and validates a connection; 503 names the failing pools",
         request: None,
         success: (200, Some("DbHealth")),
-        errors: &[401, 503],
+        errors: &[401, 429, 503],
         handler: || get(health::db),
     },
     Route {
@@ -73,7 +77,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Prometheus / OpenMetrics text exposition with a `pool` label",
         request: None,
         success: (200, None),
-        errors: &[401],
+        errors: &[401, 429],
         handler: || get(metrics::scrape),
     },
     Route {
@@ -93,7 +97,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Every pool's statistics: gauges, counters, latency percentiles, utilization, hit and reuse ratios",
         request: None,
         success: (200, Some("PoolList")),
-        errors: &[401],
+        errors: &[401, 429],
         handler: || get(pools::list),
     },
     Route {
@@ -103,7 +107,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Overall status and each pool's status, reasons and warnings",
         request: None,
         success: (200, Some("HealthReport")),
-        errors: &[401],
+        errors: &[401, 429],
         handler: || get(pools::health),
     },
     Route {
@@ -113,7 +117,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Aggregates across pools: connections, active, idle, capacity, utilization, created, reused, closed, errors, reuse ratio",
         request: None,
         success: (200, Some("Aggregate")),
-        errors: &[401],
+        errors: &[401, 429],
         handler: || get(pools::metrics),
     },
     Route {
@@ -123,7 +127,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Evict every pool's connections (maintenance)",
         request: None,
         success: (200, Some("EvictedAll")),
-        errors: &[401],
+        errors: &[401, 403, 429],
         handler: || post(pools::evict_all),
     },
     Route {
@@ -133,7 +137,7 @@ pub const ROUTES: &[Route] = &[
         summary: "One pool's statistics and health",
         request: None,
         success: (200, Some("PoolDetail")),
-        errors: &[401, 404],
+        errors: &[401, 404, 429],
         handler: || get(pools::one),
     },
     Route {
@@ -193,57 +197,67 @@ pub const ROUTES: &[Route] = &[
         summary: "The effective configuration, every secret redacted",
         request: None,
         success: (200, Some("Object")),
-        errors: &[401],
+        errors: &[401, 403, 429],
         handler: || get(config::show),
     },
     Route {
         method: "post",
         path: "/api/v1/sessions",
-        access: Access::Admin,
+        access: Access::Session,
         summary: "Open a session on a configured pool, or on a connection description (pool made on demand)",
         request: Some("CreateSession"),
         success: (201, Some("SessionCreated")),
-        errors: &[400, 401, 403, 404, 413, 415, 422, 429],
+        errors: &[400, 401, 403, 404, 413, 415, 422, 429, 503],
         handler: || post(sessions::create),
     },
     Route {
         method: "get",
         path: "/api/v1/sessions/stats",
-        access: Access::Admin,
-        summary: "Session counts",
+        access: Access::Tenant,
+        summary: "Session counts: the caller's own sessions; an admin's answer counts every tenant's",
         request: None,
         success: (200, Some("SessionStats")),
-        errors: &[401],
+        errors: &[401, 429],
         handler: || get(sessions::stats),
     },
     Route {
         method: "get",
         path: "/api/v1/sessions/{id}/schema",
-        access: Access::Admin,
+        access: Access::Session,
         summary: "Tables and columns, cached per session",
         request: None,
         success: (200, Some("Schema")),
-        errors: &[401, 403, 408, 503],
+        errors: &[401, 403, 408, 429, 503],
         handler: || get(sessions::schema),
     },
     Route {
         method: "post",
         path: "/api/v1/sessions/{id}/query",
-        access: Access::Admin,
-        summary: "Run one statement with positional parameters on a pooled connection (row limit, statement timeout)",
+        access: Access::Session,
+        summary: "Run one statement with positional parameters in a transaction of its own (committed on a read_write pool, rolled back otherwise), with a row limit and a statement timeout",
         request: Some("QueryRequest"),
         success: (200, Some("QueryResult")),
         errors: SESSION_ERRORS,
         handler: || post(sessions::query),
     },
     Route {
+        method: "post",
+        path: "/api/v1/sessions/{id}/transaction",
+        access: Access::Session,
+        summary: "Run several statements with parameters atomically in one transaction: committed as a whole on a read_write pool, rolled back as a whole if any fails",
+        request: Some("TransactionRequest"),
+        success: (200, Some("TransactionResult")),
+        errors: SESSION_ERRORS,
+        handler: || post(sessions::transaction),
+    },
+    Route {
         method: "delete",
         path: "/api/v1/sessions/{id}",
-        access: Access::Admin,
+        access: Access::Session,
         summary: "Close a session",
         request: None,
         success: (204, None),
-        errors: &[401, 403],
+        errors: &[401, 403, 429],
         handler: || delete(sessions::delete),
     },
 ];

@@ -1,17 +1,21 @@
 //! [`AppState`]: everything the handlers share, injected with axum's
-//! `State` — the registry of pools, the query gateways, the sessions, the
-//! tokens and the limits. No globals.
+//! `State` — the registry of pools, the query gateways, the tenants, the
+//! sessions, the on-demand pools and their owners, and the limits. No
+//! globals.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::hash::RandomState;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
 
 use tidepool::Registry;
 
+use crate::descriptions::Descriptions;
 use crate::error::Redactor;
 use crate::gateway::Gateway;
-use crate::sessions::SessionStore;
+use crate::sessions::{MemoryStore, SessionStore};
+use crate::tenants::{Caller, Live, Role, Tenant, Tenants};
 
 /// Limits and timings of the HTTP layer. Every field has a default.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,7 +29,8 @@ pub struct Settings {
     /// Longest a request may take before it is answered with 408.
     /// Default: 60 s.
     pub request_timeout: Duration,
-    /// Longest one gateway statement may run. Default: 30 s.
+    /// Longest one gateway request (a statement, or a whole transaction)
+    /// may run. Default: 30 s.
     pub statement_timeout: Duration,
     /// Most rows a query returns (the rest are dropped and the answer says
     /// `truncated`). Default: 1000.
@@ -36,20 +41,21 @@ pub struct Settings {
     pub session_ttl: Duration,
     /// How long a session's schema stays cached. Default: 5 min.
     pub schema_ttl: Duration,
-    /// Most live sessions at once. Default: 1000.
+    /// Most live sessions at once, all tenants together (each tenant also
+    /// has its own quota). Default: 1000.
     pub max_sessions: usize,
-    /// Whether sessions may describe their own connection (backend + URL)
-    /// instead of naming a configured pool. Default: `true`.
-    pub allow_connection_descriptions: bool,
-    /// When non-empty, a connection description is accepted only if its URL
-    /// starts with one of these prefixes (say `postgres://reporting@db:5432/`).
-    /// Default: empty (any).
-    pub connection_allow_list: Vec<String>,
-    /// Settings for pools made on demand for connection descriptions.
-    /// Default: the pool defaults with `max_size = 4`.
-    pub on_demand_pool: tidepool::PoolConfig,
+    /// Most statements in one transaction request. Default: 100.
+    pub max_transaction_statements: usize,
+    /// Whether sessions may describe their own connection, and which.
+    /// Default: off.
+    pub descriptions: Descriptions,
+    /// The largest `max_size` a resize may set. Default: 100.
+    pub resize_ceiling: usize,
     /// How long `/health/db` waits for each pool. Default: 2 s.
     pub health_check_timeout: Duration,
+    /// How long a `/health/db` answer is reused, so callers cannot make the
+    /// server check its databases at will. Default: 2 s.
+    pub health_cache: Duration,
     /// How often expired sessions and idle on-demand pools are cleaned.
     /// Default: 30 s.
     pub cleanup_interval: Duration,
@@ -57,8 +63,6 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        let mut on_demand_pool = tidepool::PoolConfig::default();
-        on_demand_pool.max_size = 4;
         Self {
             monitoring_requires_token: false,
             max_body_bytes: 64 * 1024,
@@ -69,10 +73,11 @@ impl Default for Settings {
             session_ttl: Duration::from_secs(60 * 60),
             schema_ttl: Duration::from_secs(5 * 60),
             max_sessions: 1000,
-            allow_connection_descriptions: true,
-            connection_allow_list: Vec::new(),
-            on_demand_pool,
+            max_transaction_statements: 100,
+            descriptions: Descriptions::default(),
+            resize_ceiling: 100,
             health_check_timeout: Duration::from_secs(2),
+            health_cache: Duration::from_secs(2),
             cleanup_interval: Duration::from_secs(30),
         }
     }
@@ -81,11 +86,15 @@ impl Default for Settings {
 pub(crate) struct Inner {
     pub(crate) registry: Arc<Registry>,
     pub(crate) gateways: RwLock<HashMap<String, Arc<dyn Gateway>>>,
-    pub(crate) tokens: Vec<String>,
+    pub(crate) tenants: Tenants,
     pub(crate) settings: Settings,
-    pub(crate) sessions: SessionStore,
+    pub(crate) sessions: Arc<dyn SessionStore>,
     pub(crate) redactor: Redactor,
     pub(crate) config_document: serde_json::Value,
+    /// On-demand pools by name, with the tenant that owns each.
+    on_demand: Mutex<HashMap<String, String>>,
+    pub(crate) hasher: RandomState,
+    pub(crate) health: crate::health::Cache,
 }
 
 /// The state behind the router: cheap to clone (one `Arc`).
@@ -112,7 +121,7 @@ impl fmt::Debug for AppState {
         f.debug_struct("AppState")
             .field("registry", &self.inner.registry)
             .field("gateways", &self.gateway_names())
-            .field("tokens", &self.inner.tokens.len())
+            .field("tenants", &self.inner.tenants)
             .field("settings", &self.inner.settings)
             .finish_non_exhaustive()
     }
@@ -124,10 +133,12 @@ impl AppState {
         AppStateBuilder {
             registry,
             gateways: BTreeMap::new(),
-            tokens: Vec::new(),
+            admin_tokens: Vec::new(),
+            tenants: Vec::new(),
             settings: Settings::default(),
             redactor: Redactor::new(),
             config_document: serde_json::Value::Null,
+            sessions: None,
         }
     }
 
@@ -173,6 +184,66 @@ impl AppState {
             .remove(pool);
     }
 
+    /// The tenant of a caller.
+    pub(crate) fn tenant(&self, caller: Caller) -> &Tenant {
+        &self.inner.tenants.get(caller).tenant
+    }
+
+    pub(crate) fn live(&self, caller: Caller) -> &Live {
+        self.inner.tenants.get(caller)
+    }
+
+    fn owners(&self) -> MutexGuard<'_, HashMap<String, String>> {
+        self.inner
+            .on_demand
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The tenant owning on-demand pool `pool`; `None` for a configured pool.
+    pub(crate) fn owner_of(&self, pool: &str) -> Option<String> {
+        self.owners().get(pool).cloned()
+    }
+
+    /// How many on-demand pools `tenant` owns.
+    pub(crate) fn on_demand_count(&self, tenant: &str) -> usize {
+        self.owners().values().filter(|o| *o == tenant).count()
+    }
+
+    pub(crate) fn add_on_demand(&self, pool: &str, owner: &str, gateway: Arc<dyn Gateway>) {
+        self.owners().insert(pool.to_owned(), owner.to_owned());
+        self.add_gateway(pool, gateway);
+    }
+
+    /// Removes and closes an on-demand pool with its gateway.
+    pub(crate) fn remove_on_demand(&self, pool: &str) {
+        self.inner.registry.remove(pool);
+        self.forget_on_demand(pool);
+    }
+
+    fn forget_on_demand(&self, pool: &str) {
+        self.remove_gateway(pool);
+        if let Some(owner) = self.owners().remove(pool) {
+            for (i, t) in self.inner.tenants.all().enumerate() {
+                if t.name == owner {
+                    self.inner.tenants.get(Caller(i)).forget_pool(pool);
+                }
+            }
+        }
+    }
+
+    /// Whether `caller` (`None`: anonymous) may see pool `pool`: configured
+    /// pools are seen by all, an on-demand pool by its owner and admins.
+    pub(crate) fn visible(&self, caller: Option<Caller>, pool: &str) -> bool {
+        match self.owner_of(pool) {
+            None => true,
+            Some(owner) => caller.is_some_and(|c| {
+                let t = self.tenant(c);
+                t.role == Role::Admin || t.name == owner
+            }),
+        }
+    }
+
     /// Names of the pools that have a gateway, sorted.
     pub fn gateway_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
@@ -190,13 +261,13 @@ impl AppState {
     /// Removes expired sessions and idle on-demand pools (with their
     /// gateways) once. [`spawn_maintenance`](Self::spawn_maintenance) calls
     /// it periodically.
-    pub fn clean_up(&self) {
-        let expired = self.inner.sessions.remove_expired();
+    pub async fn clean_up(&self) {
+        let expired = self.inner.sessions.remove_expired().await;
         if expired > 0 {
             tracing::info!(expired, "expired sessions removed");
         }
         for name in self.inner.registry.remove_idle() {
-            self.remove_gateway(&name);
+            self.forget_on_demand(&name);
         }
     }
 
@@ -210,7 +281,7 @@ impl AppState {
             ticker.tick().await;
             loop {
                 ticker.tick().await;
-                state.clean_up();
+                state.clean_up().await;
             }
         })
     }
@@ -220,30 +291,33 @@ impl AppState {
 pub struct AppStateBuilder {
     registry: Arc<Registry>,
     gateways: BTreeMap<String, Arc<dyn Gateway>>,
-    tokens: Vec<String>,
+    admin_tokens: Vec<String>,
+    tenants: Vec<Tenant>,
     settings: Settings,
     redactor: Redactor,
     config_document: serde_json::Value,
+    sessions: Option<Arc<dyn SessionStore>>,
 }
 
 impl fmt::Debug for AppStateBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AppStateBuilder")
             .field("gateways", &self.gateways.keys().collect::<Vec<_>>())
-            .field("tokens", &self.tokens.len())
+            .field("admin_tokens", &self.admin_tokens.len())
+            .field("tenants", &self.tenants)
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
 
 impl AppStateBuilder {
-    /// Adds a bearer token accepted for the admin endpoints and sessions.
-    /// Default: none (admin endpoints then answer 401).
+    /// Adds a token of the built-in tenant `admin` ([`Role::Admin`], default
+    /// quotas): the single-token setup. Default: none (then only
+    /// [`tenant`](Self::tenant)s are accepted; with neither, every endpoint
+    /// that needs a token answers 401).
     #[must_use]
     pub fn token(mut self, token: impl Into<String>) -> Self {
-        let token = token.into();
-        self.redactor.add(token.clone());
-        self.tokens.push(token);
+        self.admin_tokens.push(token.into());
         self
     }
 
@@ -256,10 +330,27 @@ impl AppStateBuilder {
         self
     }
 
+    /// Adds a tenant. Names must be unique (a later duplicate replaces the
+    /// earlier one).
+    #[must_use]
+    pub fn tenant(mut self, tenant: Tenant) -> Self {
+        self.tenants.retain(|t| t.name != tenant.name);
+        self.tenants.push(tenant);
+        self
+    }
+
     /// Sets the limits and timings. Default: [`Settings::default`].
     #[must_use]
     pub fn settings(mut self, settings: Settings) -> Self {
         self.settings = settings;
+        self
+    }
+
+    /// Keeps sessions in `store`. Default: a [`MemoryStore`] with the
+    /// settings' `session_ttl`.
+    #[must_use]
+    pub fn session_store(mut self, store: Arc<dyn SessionStore>) -> Self {
+        self.sessions = Some(store);
         self
     }
 
@@ -271,12 +362,10 @@ impl AppStateBuilder {
     }
 
     /// Shares a redactor (say, the server's, which knows the configured
-    /// passwords). Tokens added before or after are registered with it.
+    /// passwords). Every token is registered with it when the state is
+    /// built.
     #[must_use]
     pub fn redactor(mut self, redactor: Redactor) -> Self {
-        for t in &self.tokens {
-            redactor.add(t.clone());
-        }
         self.redactor = redactor;
         self
     }
@@ -293,16 +382,33 @@ impl AppStateBuilder {
 
     /// The state.
     pub fn build(self) -> AppState {
-        let sessions = SessionStore::new(self.settings.session_ttl, self.settings.max_sessions);
+        let mut tenants = self.tenants;
+        if !self.admin_tokens.is_empty() {
+            let mut admin = Tenant::new("admin", Role::Admin);
+            admin.tokens = self.admin_tokens;
+            tenants.retain(|t| t.name != admin.name);
+            tenants.insert(0, admin);
+        }
+        for t in &tenants {
+            for token in &t.tokens {
+                self.redactor.add(token.clone());
+            }
+        }
+        let sessions = self
+            .sessions
+            .unwrap_or_else(|| Arc::new(MemoryStore::new(self.settings.session_ttl)));
         AppState {
             inner: Arc::new(Inner {
                 registry: self.registry,
                 gateways: RwLock::new(self.gateways.into_iter().collect()),
-                tokens: self.tokens,
+                tenants: Tenants::new(tenants),
                 settings: self.settings,
                 sessions,
                 redactor: self.redactor,
                 config_document: self.config_document,
+                on_demand: Mutex::default(),
+                hasher: RandomState::new(),
+                health: crate::health::Cache::default(),
             }),
         }
     }

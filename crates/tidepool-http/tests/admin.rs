@@ -219,7 +219,10 @@ async fn config_shows_settings_with_secrets_masked() {
     // Without a document: the HTTP settings and each pool's settings.
     let app = common::app().await;
     let r = admin_get(&app, "/api/v1/config").await;
-    assert_eq!(r.json["http"]["token_count"], 2, "{}", r.text);
+    let tenants = r.json["http"]["tenants"].as_array().unwrap();
+    assert_eq!(tenants.len(), 2, "{}", r.text);
+    assert_eq!(tenants[0]["name"], "admin");
+    assert_eq!(tenants[0]["tokens"], serde_json::json!(["***"]));
     assert_eq!(r.json["pools"]["demo"]["max_size"], 2);
     assert!(!r.text.contains(TOKEN));
 }

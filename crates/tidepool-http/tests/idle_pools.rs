@@ -12,11 +12,11 @@ use axum::http::StatusCode;
 use common::*;
 use serde_json::json;
 use tidepool::DEFAULT_IDLE_REMOVAL;
-use tidepool_http::{AppState, Settings};
+use tidepool_http::AppState;
 
 /// The pools `GET /api/v1/pools` lists, by name.
 async fn listed(app: &Router) -> Vec<String> {
-    let r = get(app, "/api/v1/pools").await;
+    let r = admin_get(app, "/api/v1/pools").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     r.json["pools"]
         .as_array()
@@ -66,7 +66,7 @@ async fn assert_session_works(app: &Router, state: &AppState, id: &str, pool: &s
 #[tokio::test(start_paused = true)]
 async fn an_idle_on_demand_pool_is_removed_and_made_again_on_next_use() {
     let dir = tempfile::tempdir().unwrap();
-    let (state, _demo) = state_with(Settings::default()).await;
+    let (state, _demo) = state_with(sqlite_descriptions(dir.path())).await;
     let app = tidepool_http::router(state.clone());
     let (id, pool) = on_demand_session(&app, &dir.path().join("adhoc.db")).await;
     assert_eq!(listed(&app).await, ["demo", pool.as_str()]);
@@ -74,12 +74,12 @@ async fn an_idle_on_demand_pool_is_removed_and_made_again_on_next_use() {
 
     // Just short of the period: kept.
     tokio::time::advance(DEFAULT_IDLE_REMOVAL - Duration::from_secs(1)).await;
-    state.clean_up();
+    state.clean_up().await;
     assert_eq!(listed(&app).await, ["demo", pool.as_str()]);
 
     // Past it: removed (the configured pool stays), closed, without gateway.
     tokio::time::advance(Duration::from_secs(2)).await;
-    state.clean_up();
+    state.clean_up().await;
     assert_eq!(listed(&app).await, ["demo"]);
     assert!(state.registry().handle(&pool).is_none());
     assert!(state.gateway(&pool).is_none());
@@ -92,7 +92,7 @@ async fn an_idle_on_demand_pool_is_removed_and_made_again_on_next_use() {
 #[tokio::test(start_paused = true)]
 async fn the_background_clean_up_removes_idle_on_demand_pools() {
     let dir = tempfile::tempdir().unwrap();
-    let mut settings = Settings::default();
+    let mut settings = sqlite_descriptions(dir.path());
     settings.cleanup_interval = Duration::from_secs(60);
     let (state, _demo) = state_with(settings).await;
     let app = tidepool_http::router(state.clone());

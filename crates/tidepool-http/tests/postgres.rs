@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use common::*;
 use serde_json::json;
 use tidepool_http::gateway::PgGateway;
-use tidepool_http::{AppState, Settings};
+use tidepool_http::{AppState, GatewayMode, Settings};
 
 fn url(addr: &str) -> String {
     format!("postgres://postgres:not-a-real-pw-42@{addr}/test")
@@ -31,7 +31,16 @@ async fn pg_app(addr: &str, settings: Settings) -> axum::Router {
     let state = AppState::builder(registry)
         .token(TOKEN)
         .settings(settings)
-        .gateway("pg", Arc::new(PgGateway::new(pool)))
+        .gateway(
+            "pg",
+            Arc::new(
+                PgGateway::new(pool)
+                    .mode(GatewayMode::ReadWrite)
+                    // The local `postgres` role is a superuser; the server's
+                    // tests cover plain roles and the refusal.
+                    .allow_privileged_role(true),
+            ),
+        )
         .build();
     tidepool_http::router(state)
 }
@@ -180,8 +189,27 @@ async fn a_connection_description_opens_an_on_demand_pool() {
     else {
         return;
     };
-    let app = common::app().await;
-    let body = json!({"backend": "postgres", "url": url(&addr)}).to_string();
+    let admin = tidepool_postgres::PgConfig::from_url(&format!("postgres://postgres@{addr}/test"))
+        .unwrap()
+        .to_tokio_postgres();
+    let (client, conn) = admin.connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client
+        .batch_execute(
+            "BEGIN; SELECT pg_advisory_xact_lock(1414); \
+             DO $$ BEGIN CREATE ROLE tp_http_plain LOGIN; \
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$; COMMIT;",
+        )
+        .await
+        .unwrap();
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let settings = postgres_descriptions(host, port.parse().unwrap(), "test", "tp_http_plain");
+    let app = tidepool_http::router(state_with(settings).await.0);
+    let body = json!({
+        "backend": "postgres",
+        "url": format!("postgres://tp_http_plain:not-a-real-pw-42@{addr}/test?sslmode=disable")
+    })
+    .to_string();
     let r = admin_post(&app, "/api/v1/sessions", Some(&body)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     assert_eq!(r.json["backend"], "postgres");

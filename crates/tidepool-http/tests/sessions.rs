@@ -50,7 +50,7 @@ async fn create_refuses_bad_requests() {
         Some(r#"{"backend":"oracle","url":"oracle://u:pw-secret-1@h/x"}"#),
     )
     .await
-    .assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    .assert_error(StatusCode::FORBIDDEN, "forbidden");
     send(
         &app,
         Method::POST,
@@ -250,7 +250,7 @@ async fn sessions_expire_after_the_sliding_ttl() {
         .await
         .assert_error(StatusCode::UNAUTHORIZED, "session_expired");
     // The background clean-up removes the other one.
-    state.clean_up();
+    state.clean_up().await;
     let stats = admin_get(&app, "/api/v1/sessions/stats").await;
     assert_eq!(stats.json["active"], 0);
     assert_eq!(stats.json["expired"], 2, "{}", stats.text);
@@ -260,7 +260,7 @@ async fn sessions_expire_after_the_sliding_ttl() {
 async fn a_connection_description_makes_a_removable_pool() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("adhoc.db");
-    let (state, _pool) = state_with(Settings::default()).await;
+    let (state, _pool) = state_with(sqlite_descriptions(dir.path())).await;
     let app = tidepool_http::router(state.clone());
     let body = json!({"backend": "sqlite", "url": db.display().to_string()}).to_string();
     let r = admin_post(&app, "/api/v1/sessions", Some(&body)).await;
@@ -279,15 +279,18 @@ async fn a_connection_description_makes_a_removable_pool() {
     // The same description shares the pool.
     let again = admin_post(&app, "/api/v1/sessions", Some(&body)).await;
     assert_eq!(again.json["pool"], pool.as_str());
-    let listed = get(&app, "/api/v1/pools").await;
+    let listed = admin_get(&app, "/api/v1/pools").await;
     assert_eq!(listed.json["count"], 2);
+    let anonymous = get(&app, "/api/v1/pools").await;
+    assert_eq!(
+        anonymous.json["count"], 1,
+        "on-demand pools are their tenant's"
+    );
 }
 
 #[tokio::test]
 async fn descriptions_can_be_refused_or_restricted() {
-    let mut settings = Settings::default();
-    settings.allow_connection_descriptions = false;
-    let app = tidepool_http::router(state_with(settings).await.0);
+    let app = tidepool_http::router(state_with(Settings::default()).await.0);
     admin_post(
         &app,
         "/api/v1/sessions",
@@ -296,8 +299,7 @@ async fn descriptions_can_be_refused_or_restricted() {
     .await
     .assert_error(StatusCode::FORBIDDEN, "forbidden");
 
-    let mut settings = Settings::default();
-    settings.connection_allow_list = vec!["postgres://reporting@".into()];
+    let settings = postgres_descriptions("db", 5432, "x", "reporting");
     let app = tidepool_http::router(state_with(settings).await.0);
     let r = admin_post(
         &app,
@@ -311,8 +313,9 @@ async fn descriptions_can_be_refused_or_restricted() {
 
 #[tokio::test]
 async fn a_failing_connection_is_400_without_its_password() {
-    let app = app().await;
     let port = tidepool_testkit::closed_port();
+    let settings = postgres_descriptions("127.0.0.1", port, "db", "app");
+    let app = tidepool_http::router(state_with(settings).await.0);
     let body = json!({"backend":"postgres","url":format!("postgres://app:pw-s3cret-value@127.0.0.1:{port}/db")}).to_string();
     let r = admin_post(&app, "/api/v1/sessions", Some(&body)).await;
     r.assert_error(StatusCode::BAD_REQUEST, "connection_failed");
@@ -328,5 +331,29 @@ async fn a_failing_connection_is_400_without_its_password() {
         !bad_url.text.contains("pw-s3cret-value"),
         "{}",
         bad_url.text
+    );
+}
+
+#[tokio::test]
+async fn the_server_wide_session_limit_holds_across_tenants() {
+    let mut settings = Settings::default();
+    settings.max_sessions = 2;
+    let app = tidepool_http::router(state_with(settings).await.0);
+    session(&app).await;
+    let other = send(
+        &app,
+        Method::POST,
+        "/api/v1/sessions",
+        Some(OTHER_TOKEN),
+        Some(r#"{"pool":"demo"}"#),
+    )
+    .await;
+    assert_eq!(other.status, StatusCode::CREATED, "{}", other.text);
+    let full = admin_post(&app, "/api/v1/sessions", Some(r#"{"pool":"demo"}"#)).await;
+    full.assert_error(StatusCode::TOO_MANY_REQUESTS, "too_many_sessions");
+    assert!(
+        full.json["detail"].as_str().unwrap().contains("2 sessions"),
+        "{}",
+        full.text
     );
 }

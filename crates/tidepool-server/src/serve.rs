@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use tidepool::{Pool, Registry};
 use tidepool_http::gateway::{PgGateway, SqliteGateway};
-use tidepool_http::{AppState, Redactor, Settings};
+use tidepool_http::{AppState, GatewayMode, Redactor, Settings};
 use tidepool_postgres::{PgManager, PgPool};
 use tidepool_sqlite::{SqliteManager, SqlitePool};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use crate::config::{Backend, Config};
+use crate::config::{Backend, Config, LEGACY_ADMIN};
 use crate::sample;
 
 /// A configured pool, typed, so that shutdown can drain it.
@@ -49,8 +49,10 @@ fn settings(cfg: &Config) -> Settings {
     out.session_ttl = s.session_ttl;
     out.schema_ttl = s.schema_ttl;
     out.max_sessions = s.max_sessions;
-    out.allow_connection_descriptions = s.allow_connection_descriptions;
-    out.connection_allow_list = s.connection_allow_list.clone();
+    out.max_transaction_statements = s.max_transaction_statements;
+    out.resize_ceiling = s.resize_ceiling;
+    out.health_cache = s.health_cache;
+    out.descriptions = cfg.descriptions.clone();
     out
 }
 
@@ -91,9 +93,14 @@ pub async fn run(
     {
         tokens.push(sample::admin_token(dir)?);
     }
-    if tokens.is_empty() {
+    if !tokens.is_empty() && cfg.tenants.iter().any(|t| t.name == LEGACY_ADMIN) {
+        return Err(format!(
+            "a tenant is named `{LEGACY_ADMIN}`, the name of the tenant that [server] tokens and TIDEPOOL_TOKENS make; rename it"
+        ));
+    }
+    if tokens.is_empty() && cfg.tenants.is_empty() {
         tracing::warn!(
-            "no tokens configured: admin endpoints and sessions answer 401 (set [server] tokens or TIDEPOOL_TOKENS)"
+            "no tenants configured: admin endpoints and sessions answer 401 (add [[tenants]], [server] tokens or TIDEPOOL_TOKENS)"
         );
     }
     let registry = Arc::new(Registry::with_idle_removal(cfg.server.idle_pool_removal));
@@ -102,6 +109,10 @@ pub async fn run(
         .tokens(tokens)
         .settings(settings(&cfg))
         .config_document(cfg.to_redacted_json());
+    for tenant in &cfg.tenants {
+        builder = builder.tenant(tenant.clone());
+    }
+    let mut role_checks = Vec::new();
     let mut served = Vec::new();
     for (name, section) in &cfg.pools {
         match &section.backend {
@@ -116,8 +127,8 @@ pub async fn run(
                 registry
                     .insert(pool.clone())
                     .map_err(|e| format!("pool `{name}`: {e}"))?;
-                builder =
-                    builder.gateway(name.as_str(), Arc::new(SqliteGateway::new(pool.clone())));
+                let gateway = SqliteGateway::new(pool.clone()).mode(section.gateway);
+                builder = builder.gateway(name.as_str(), Arc::new(gateway));
                 served.push(Served::Sqlite(pool));
             }
             Backend::Postgres { url, config } => {
@@ -133,7 +144,15 @@ pub async fn run(
                 registry
                     .insert(pool.clone())
                     .map_err(|e| format!("pool `{name}`: {e}"))?;
-                builder = builder.gateway(name.as_str(), Arc::new(PgGateway::new(pool.clone())));
+                let gateway = Arc::new(
+                    PgGateway::new(pool.clone())
+                        .mode(section.gateway)
+                        .allow_privileged_role(section.allow_privileged_role),
+                );
+                if section.gateway != GatewayMode::Off {
+                    role_checks.push((name.clone(), Arc::clone(&gateway)));
+                }
+                builder = builder.gateway(name.as_str(), gateway);
                 served.push(Served::Postgres(pool));
             }
         }
@@ -146,6 +165,7 @@ pub async fn run(
             }
         }
     }
+    check_roles(role_checks).await;
     let state = builder.build();
     let maintenance = state.spawn_maintenance();
     let addr = cfg.server.listen;
@@ -193,6 +213,48 @@ pub async fn run(
     tracing::info!("stopped");
     Ok(())
 }
+
+/// Checks the role of each PostgreSQL gateway pool and logs what it found:
+/// a privileged role refuses the gateway (unless the pool allows it); a
+/// database that cannot be reached now is checked on its first request.
+async fn check_roles(checks: Vec<(String, Arc<PgGateway>)>) {
+    let mut running = JoinSet::new();
+    for (name, gateway) in checks {
+        running.spawn(async move {
+            let found = gateway.check_role(ROLE_CHECK_WITHIN).await;
+            (name, found)
+        });
+    }
+    while let Some(done) = running.join_next().await {
+        let Ok((pool, found)) = done else {
+            continue;
+        };
+        match found {
+            Ok(found) => match (&found.refusal, found.privileges.is_empty()) {
+                (Some(why), _) => {
+                    tracing::error!(pool = %pool, "query gateway refused: {why}");
+                }
+                (None, false) => tracing::warn!(
+                    pool = %pool,
+                    role = %found.role,
+                    privileges = %found.privileges.join(", "),
+                    "serving the query gateway on a privileged role because allow_privileged_role = true"
+                ),
+                (None, true) => {
+                    tracing::info!(pool = %pool, role = %found.role, "gateway role checked: no privileges beyond its database");
+                }
+            },
+            Err(e) => tracing::warn!(
+                pool = %pool,
+                error = %e,
+                "could not check the pool's role now; its first gateway request checks it"
+            ),
+        }
+    }
+}
+
+/// How long the start-up role check waits for a connection.
+const ROLE_CHECK_WITHIN: Duration = Duration::from_secs(3);
 
 async fn shutdown_signal() {
     let ctrl_c = async {

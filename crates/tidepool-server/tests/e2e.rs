@@ -67,6 +67,18 @@ async fn default_config_serves_the_demo_database_end_to_end() {
     assert_eq!(rows.json["row_count"], 2);
     assert!(rows.json["elapsed_ms"].is_number());
 
+    // The bundled demo is read-only through the gateway.
+    let write = server
+        .call(
+            "POST",
+            &format!("/api/v1/sessions/{id}/query"),
+            Some(token),
+            Some(r#"{"sql":"UPDATE employees SET salary = 0"}"#),
+        )
+        .await;
+    assert_eq!(write.status, 403, "{}", write.body);
+    assert_eq!(write.json["error"], "not_authorized", "{}", write.body);
+
     let stats = server
         .call("GET", "/api/v1/sessions/stats", Some(token), None)
         .await;
@@ -75,7 +87,7 @@ async fn default_config_serves_the_demo_database_end_to_end() {
             stats.json["active"].as_u64(),
             stats.json["queries"].as_u64()
         ),
-        (Some(1), Some(1))
+        (Some(1), Some(2))
     );
 
     let metrics = server.call("GET", "/metrics", None, None).await;

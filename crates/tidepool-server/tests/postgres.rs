@@ -3,15 +3,15 @@
 
 mod common;
 
-use common::Server;
+use common::{Server, pg_admin, pg_plain_role};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_pool_is_served_monitored_and_queryable() {
-    let Some(addr) = tidepool_testkit::service("PostgreSQL", "TIDEPOOL_PG_ADDR", "127.0.0.1:5432")
-    else {
+    let Some((admin, addr)) = pg_admin().await else {
         return;
     };
+    pg_plain_role(&admin, "tp_gw_served", "served_t").await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("tidepool.toml");
     std::fs::write(
@@ -24,7 +24,7 @@ statement_timeout = "2s"
 
 [pools.main]
 backend = "postgres"
-url = "postgres://postgres:${{PG_TEST_PASSWORD}}@{addr}/test?application_name=tidepool-test"
+url = "postgres://tp_gw_served:${{PG_TEST_PASSWORD}}@{addr}/test?application_name=tidepool-test"
 max_size = 3
 min_idle = 1
 "#

@@ -36,6 +36,16 @@ backend = "postgres"
 url = "postgres://app:{DOWN_PW}@127.0.0.1:{closed}/x"
 max_retries = 0
 acquire_timeout = "500ms"
+
+[descriptions]
+enabled = true
+
+[[descriptions.allow]]
+backend = "postgres"
+host = "127.0.0.1"
+port = {closed}
+database = "x"
+user = "app"
 "#
     );
     if live {
@@ -140,6 +150,12 @@ acquire_timeout = "500ms"
     assert!(
         replies.iter().any(|r| r.status == 400),
         "bad input was exercised"
+    );
+    assert!(
+        replies
+            .iter()
+            .any(|r| r.json["error"] == "connection_failed"),
+        "an allowed description that cannot connect was exercised"
     );
 
     let (status, log) = server.terminate().await;

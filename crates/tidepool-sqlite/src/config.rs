@@ -27,6 +27,27 @@ pub struct SqliteConfig {
     pub database: Database,
     /// Pragmas applied to every new connection.
     pub pragmas: Pragmas,
+    /// Whether a database file may be written, and created when missing.
+    /// Default: [`OpenMode::ReadWriteCreate`].
+    pub open: OpenMode,
+}
+
+/// How a database file is opened (in-memory databases are always read-write).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum OpenMode {
+    /// Read-write, and created if missing: convenient for a database the
+    /// application owns.
+    #[default]
+    ReadWriteCreate,
+    /// Read-write, but a missing file is an error rather than a new empty
+    /// database: for paths that come from elsewhere (say, a client), where a
+    /// typo must not leave files behind.
+    ReadWrite,
+    /// Read-only, never created: SQLite itself refuses every write. The
+    /// journal mode is left as the file has it.
+    ReadOnly,
 }
 
 impl SqliteConfig {
@@ -36,6 +57,7 @@ impl SqliteConfig {
         Self {
             database: Database::File(path.into()),
             pragmas: Pragmas::default(),
+            open: OpenMode::default(),
         }
     }
 
@@ -45,6 +67,7 @@ impl SqliteConfig {
         Self {
             database: Database::Memory(name.into()),
             pragmas: Pragmas::default(),
+            open: OpenMode::default(),
         }
     }
 
@@ -249,6 +272,12 @@ struct RawConfig {
     memory: Option<String>,
     #[serde(default)]
     pragmas: Pragmas,
+    #[serde(default, skip_serializing_if = "is_default_open")]
+    open: OpenMode,
+}
+
+fn is_default_open(mode: &OpenMode) -> bool {
+    *mode == OpenMode::default()
 }
 
 impl TryFrom<RawConfig> for SqliteConfig {
@@ -274,6 +303,7 @@ impl TryFrom<RawConfig> for SqliteConfig {
         let cfg = Self {
             database,
             pragmas: raw.pragmas,
+            open: raw.open,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -290,6 +320,7 @@ impl From<SqliteConfig> for RawConfig {
             path,
             memory,
             pragmas: cfg.pragmas,
+            open: cfg.open,
         }
     }
 }

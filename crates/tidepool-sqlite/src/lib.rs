@@ -16,7 +16,8 @@ mod manager;
 mod txn;
 
 pub use config::{
-    Database, JournalMode, Pragmas, SqliteConfig, SqliteConfigError, Synchronous, TempStore,
+    Database, JournalMode, OpenMode, Pragmas, SqliteConfig, SqliteConfigError, Synchronous,
+    TempStore,
 };
 pub use connection::{InteractError, SqliteConnection};
 pub use manager::{SqliteError, SqliteManager};

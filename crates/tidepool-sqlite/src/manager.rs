@@ -8,15 +8,16 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rusqlite::{Connection, OpenFlags};
 use tidepool::Manager;
 
-use crate::config::{Database, Pragmas};
+use crate::config::{Database, OpenMode, Pragmas};
 use crate::connection::{InteractError, SqliteConnection, State};
 use crate::{SqliteConfig, SqliteConfigError};
 
 /// The [`Manager`] for SQLite: opens rusqlite connections and applies the
 /// configured pragmas, all on tokio's blocking threads.
 ///
-/// - `connect` opens the database (read-write, created if missing, URI
-///   filenames on) and applies [`Pragmas`], in one blocking call.
+/// - `connect` opens the database (as [`OpenMode`] says: by default
+///   read-write and created if missing; URI filenames on) and applies
+///   [`Pragmas`], in one blocking call.
 /// - `validate` runs `SELECT 1` on a blocking thread.
 /// - `has_broken` (no I/O, never blocks) closes a returned connection whose
 ///   closure panicked, whose closure is still running after its caller gave
@@ -88,6 +89,7 @@ fn encode(name: &str) -> String {
 fn open(
     target: &Target,
     pragmas: &Pragmas,
+    mode: OpenMode,
     anchor: &Mutex<Option<Connection>>,
 ) -> rusqlite::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -95,7 +97,18 @@ fn open(
         | OpenFlags::SQLITE_OPEN_URI
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = match target {
-        Target::File(path) => Connection::open_with_flags(path, flags)?,
+        Target::File(path) => {
+            let file_flags = match mode {
+                OpenMode::ReadWriteCreate => flags,
+                OpenMode::ReadWrite => flags - OpenFlags::SQLITE_OPEN_CREATE,
+                OpenMode::ReadOnly => {
+                    OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | OpenFlags::SQLITE_OPEN_URI
+                        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                }
+            };
+            Connection::open_with_flags(path, file_flags)?
+        }
         Target::Memory(uri) => {
             let mut anchor = anchor.lock().unwrap_or_else(PoisonError::into_inner);
             if anchor.is_none() {
@@ -104,14 +117,30 @@ fn open(
             Connection::open_with_flags(uri, flags)?
         }
     };
-    apply(&conn, pragmas, matches!(target, Target::Memory(_)))?;
+    let read_only = mode == OpenMode::ReadOnly && matches!(target, Target::File(_));
+    apply(
+        &conn,
+        pragmas,
+        matches!(target, Target::Memory(_)),
+        read_only,
+    )?;
     Ok(conn)
 }
 
 /// Applies the pragmas. `busy_timeout` first, so that switching the journal
 /// mode waits for a lock rather than failing.
-fn apply(conn: &Connection, p: &Pragmas, in_memory: bool) -> rusqlite::Result<()> {
+fn apply(conn: &Connection, p: &Pragmas, in_memory: bool, read_only: bool) -> rusqlite::Result<()> {
     conn.busy_timeout(p.busy_timeout)?;
+    if read_only {
+        // Changing the journal mode writes the file; a read-only
+        // connection keeps whatever the file has.
+        return conn.execute_batch(&format!(
+            "PRAGMA foreign_keys = {}; PRAGMA cache_size = {}; PRAGMA mmap_size = {};",
+            if p.foreign_keys { "ON" } else { "OFF" },
+            p.cache_size,
+            p.mmap_size,
+        ));
+    }
     let mode: String = conn.query_row(
         &format!("PRAGMA journal_mode = {}", p.journal_mode.as_str()),
         [],
@@ -147,8 +176,9 @@ impl Manager for SqliteManager {
     async fn connect(&self) -> Result<SqliteConnection, SqliteError> {
         let target = self.target.clone();
         let pragmas = self.config.pragmas.clone();
+        let mode = self.config.open;
         let anchor = Arc::clone(&self.anchor);
-        let conn = tokio::task::spawn_blocking(move || open(&target, &pragmas, &anchor))
+        let conn = tokio::task::spawn_blocking(move || open(&target, &pragmas, mode, &anchor))
             .await
             .map_err(InteractError::from)??;
         Ok(SqliteConnection::new(conn))

@@ -1,12 +1,13 @@
 //! The query gateway: one backend-agnostic [`Gateway`] per pool — run SQL
-//! with JSON parameters, get columns and rows as JSON; list tables and
-//! columns. Implemented for SQLite and PostgreSQL (cargo features `sqlite`
-//! and `postgres`, both on by default).
+//! (one statement, or several in one transaction) with JSON parameters, get
+//! columns and rows as JSON; list tables and columns. Implemented for SQLite
+//! and PostgreSQL (cargo features `sqlite` and `postgres`, both on by
+//! default). Each call is a unit that leaves its connection clean; what a
+//! session may do is its pool's [`GatewayMode`].
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -16,11 +17,17 @@ use serde_json::Value;
 mod pgtext;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "postgres")]
+mod postgres_unit;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(feature = "sqlite")]
+mod sqlite_authorizer;
 
 #[cfg(feature = "postgres")]
-pub use postgres::PgGateway;
+pub use postgres::{PgGateway, RoleCheck};
+#[cfg(feature = "postgres")]
+pub use postgres_unit::PRIVILEGED_ROLES;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteGateway;
 
@@ -80,16 +87,48 @@ pub struct TableInfo {
     pub columns: Vec<ColumnInfo>,
 }
 
+/// What a gateway lets its sessions do. Read-only is enforced by the
+/// database (PostgreSQL read-only transactions, a SQLite authorizer), never
+/// by reading the SQL text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GatewayMode {
+    /// Statements may read, never write; every request is rolled back. The
+    /// default.
+    #[default]
+    ReadOnly,
+    /// Statements may read and write; a request that succeeds is committed.
+    ReadWrite,
+    /// No sessions on this pool: it is monitored, not queried.
+    Off,
+}
+
+impl GatewayMode {
+    /// The mode's name as configured (`read_only`, `read_write`, `off`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ReadOnly => "read_only",
+            Self::ReadWrite => "read_write",
+            Self::Off => "off",
+        }
+    }
+}
+
 /// Why a query or schema read failed. Messages may quote the database's
 /// error text; the HTTP layer redacts them before answering.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum GatewayError {
     /// The database refused the statement (syntax, unknown table, type
-    /// mismatch, constraint): the client's fault, 400.
+    /// mismatch, constraint, a write in a read-only transaction): the
+    /// client's fault, 400.
     Sql(String),
     /// A parameter could not be bound: 400.
     Param(String),
+    /// The gateway does not allow what the statement does (ATTACH, a TEMP
+    /// object, a PRAGMA that changes state, transaction control, a write on
+    /// a read-only SQLite gateway): 403.
+    NotAuthorized(String),
     /// The statement ran past its timeout and was cancelled: 408.
     Timeout(Duration),
     /// No connection could be had (pool timeout, database down, pool
@@ -102,6 +141,7 @@ impl fmt::Display for GatewayError {
         match self {
             Self::Sql(m) => write!(f, "the database refused the statement: {m}"),
             Self::Param(m) => write!(f, "bad parameter: {m}"),
+            Self::NotAuthorized(m) => write!(f, "the gateway does not allow this: {m}"),
             Self::Timeout(d) => write!(f, "the statement ran longer than {d:?} and was cancelled"),
             Self::Unavailable(m) => write!(f, "no database connection: {m}"),
         }
@@ -110,11 +150,44 @@ impl fmt::Display for GatewayError {
 
 impl std::error::Error for GatewayError {}
 
+/// One statement of a transaction: SQL and its positional parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    /// The SQL text (one statement).
+    pub sql: String,
+    /// Positional parameters (`?1` / `$1` ...).
+    pub params: Vec<Value>,
+}
+
+/// A failed transaction: which statement (0-based) failed, and why. A
+/// failure to commit is reported on the last statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionError {
+    /// The statement at fault, 0-based.
+    pub index: usize,
+    /// What went wrong.
+    pub error: GatewayError,
+}
+
 /// Runs SQL on one pool, whatever its database. Object safe: the HTTP layer
 /// holds an `Arc<dyn Gateway>` per pool.
+///
+/// Every call is a unit: it runs in a transaction of its own that is always
+/// ended (committed in [`GatewayMode::ReadWrite`] when it succeeds, rolled
+/// back otherwise), and leaves the connection as clean as it found it, or
+/// closes it.
 pub trait Gateway: Send + Sync + fmt::Debug {
     /// The backend's name (`sqlite`, `postgres`).
     fn backend(&self) -> &'static str;
+
+    /// What sessions may do.
+    fn mode(&self) -> GatewayMode;
+
+    /// Why this gateway serves nothing, when a check found it unsafe (say,
+    /// a PostgreSQL role with superuser rights); `None` when it serves.
+    fn refusal(&self) -> Option<String> {
+        None
+    }
 
     /// Runs one statement with positional parameters on a pooled connection.
     fn query<'a>(
@@ -124,27 +197,16 @@ pub trait Gateway: Send + Sync + fmt::Debug {
         limits: QueryLimits,
     ) -> BoxFuture<'a, Result<QueryOutput, GatewayError>>;
 
+    /// Runs `statements` in order in one transaction: all of them take
+    /// effect (read-write mode) or none does.
+    fn transaction<'a>(
+        &'a self,
+        statements: &'a [Statement],
+        limits: QueryLimits,
+    ) -> BoxFuture<'a, Result<Vec<QueryOutput>, TransactionError>>;
+
     /// Lists the user tables and views with their columns.
     fn schema(&self, limits: QueryLimits) -> BoxFuture<'_, Result<Vec<TableInfo>, GatewayError>>;
-}
-
-/// A database to connect to, described by a client: a backend and a URL
-/// (`postgres://...`, or for SQLite a file path).
-#[derive(Clone, PartialEq, Eq)]
-pub struct ConnectionSpec {
-    /// `sqlite` or `postgres`.
-    pub backend: String,
-    /// The URL or path; may hold a password, so `Debug` hides it.
-    pub url: String,
-}
-
-impl fmt::Debug for ConnectionSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConnectionSpec")
-            .field("backend", &self.backend)
-            .field("url", &crate::error::mask_url_passwords(&self.url))
-            .finish()
-    }
 }
 
 /// The backends this build can open on demand.
@@ -155,62 +217,6 @@ pub fn backends() -> &'static [&'static str] {
         #[cfg(feature = "postgres")]
         "postgres",
     ]
-}
-
-/// Gets or creates, in `registry`, the pool `name` for `spec` (with
-/// settings `cfg`), and returns its gateway. The pool is made with
-/// [`Registry::get_or_create`](tidepool::Registry::get_or_create), so it is
-/// removable once idle.
-///
-/// # Errors
-/// A message for the client (already free of the URL's password) when the
-/// backend is unknown, the URL does not parse, or the settings are invalid.
-pub fn open_on_demand(
-    registry: &tidepool::Registry,
-    name: &str,
-    spec: &ConnectionSpec,
-    cfg: &tidepool::PoolConfig,
-) -> Result<Arc<dyn Gateway>, String> {
-    match spec.backend.as_str() {
-        #[cfg(feature = "postgres")]
-        "postgres" | "postgresql" => {
-            let manager =
-                tidepool_postgres::PgManager::from_url(&spec.url).map_err(|e| e.to_string())?;
-            let pool = registry
-                .get_or_create(name, |n| {
-                    tidepool::Pool::builder(manager)
-                        .config(cfg.clone())
-                        .name(n)
-                        .build()
-                })
-                .map_err(|e| e.to_string())?;
-            Ok(Arc::new(PgGateway::new(pool)))
-        }
-        #[cfg(feature = "sqlite")]
-        "sqlite" => {
-            let path = spec
-                .url
-                .strip_prefix("sqlite://")
-                .or_else(|| spec.url.strip_prefix("sqlite:"))
-                .unwrap_or(&spec.url);
-            let manager =
-                tidepool_sqlite::SqliteManager::new(tidepool_sqlite::SqliteConfig::file(path))
-                    .map_err(|e| e.to_string())?;
-            let pool = registry
-                .get_or_create(name, |n| {
-                    tidepool::Pool::builder(manager)
-                        .config(cfg.clone())
-                        .name(n)
-                        .build()
-                })
-                .map_err(|e| e.to_string())?;
-            Ok(Arc::new(SqliteGateway::new(pool)))
-        }
-        other => Err(format!(
-            "unknown backend `{other}` (this server supports: {})",
-            backends().join(", ")
-        )),
-    }
 }
 
 /// Maps a pool error to a gateway error.

@@ -9,8 +9,15 @@
 //! is UTF-8). Rows are streamed and the stream is dropped after `max_rows`.
 //! On timeout the query is cancelled on the server (a cancel request over a
 //! new connection) and the connection is closed rather than reused.
+//!
+//! Statements are prepared for the request and closed after it, never
+//! cached on the connection: a cached statement's text would be readable by
+//! the next tenant in `pg_prepared_statements`. How a request begins, ends
+//! and resets its connection is in [`postgres_unit`](super::postgres_unit).
 
 use std::error::Error as StdError;
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::{StreamExt, pin_mut};
 use serde_json::Value;
@@ -18,22 +25,135 @@ use tidepool_postgres::PgPool;
 use tokio_postgres::NoTls;
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 
+use super::postgres_unit::{
+    PRIVILEGED_ROLES, RESET_SQL, ROLE_CHECK_SQL, UnitGuard, begin_sql, reset_clean, single_text,
+    text_at,
+};
 use super::{
-    BoxFuture, ColumnInfo, Gateway, GatewayError, QueryLimits, QueryOutput, TableInfo, hex,
-    pool_error,
+    BoxFuture, ColumnInfo, Gateway, GatewayError, GatewayMode, QueryLimits, QueryOutput, Statement,
+    TableInfo, TransactionError, hex, pool_error,
 };
 
 /// The gateway for a PostgreSQL pool.
 #[derive(Debug, Clone)]
 pub struct PgGateway {
     pool: PgPool,
+    mode: GatewayMode,
+    allow_privileged_role: bool,
+    /// The role check's verdict once made: `Some(reason)` when refused.
+    verdict: Arc<tokio::sync::OnceCell<Option<String>>>,
+}
+
+/// What [`PgGateway::check_role`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleCheck {
+    /// The role the pool logs in as.
+    pub role: String,
+    /// What reaches outside the database: `superuser` and the
+    /// [`PRIVILEGED_ROLES`] it is a member of. Empty for a plain role.
+    pub privileges: Vec<String>,
+    /// Why the gateway refuses to serve, when it does.
+    pub refusal: Option<String>,
 }
 
 impl PgGateway {
-    /// A gateway running its statements on `pool`.
+    /// A read-only gateway running its statements on `pool`, serving only
+    /// if the pool's role is not privileged (see
+    /// [`allow_privileged_role`](Self::allow_privileged_role)).
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            mode: GatewayMode::ReadOnly,
+            allow_privileged_role: false,
+            verdict: Arc::default(),
+        }
     }
+
+    /// Sets what sessions may do. Default: [`GatewayMode::ReadOnly`].
+    #[must_use]
+    pub fn mode(mut self, mode: GatewayMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Serves even when the pool's role is a superuser or a member of one
+    /// of [`PRIVILEGED_ROLES`] (whose statements could read or write the
+    /// server's files, run programs on it, or end other sessions). Default:
+    /// `false`.
+    #[must_use]
+    pub fn allow_privileged_role(mut self, allow: bool) -> Self {
+        self.allow_privileged_role = allow;
+        self
+    }
+
+    /// Checks the pool's role now (getting a connection within `within`)
+    /// and remembers the verdict; later calls return what was found. Each
+    /// request checks first if nobody has yet.
+    ///
+    /// # Errors
+    /// When no connection could be had or the check failed to run; nothing
+    /// is remembered then.
+    pub async fn check_role(&self, within: Duration) -> Result<RoleCheck, GatewayError> {
+        let conn = self
+            .pool
+            .get_timeout(within)
+            .await
+            .map_err(|e| pool_error(&e))?;
+        let found = self.read_role(&conn).await?;
+        let _ = self.verdict.set(found.refusal.clone());
+        Ok(found)
+    }
+
+    async fn read_role(&self, conn: &tokio_postgres::Client) -> Result<RoleCheck, GatewayError> {
+        let wanted: Vec<&str> = PRIVILEGED_ROLES.to_vec();
+        let row = conn
+            .query_one(ROLE_CHECK_SQL, &[&wanted])
+            .await
+            .map_err(|e| sql_error(&e))?;
+        let role: String = row.try_get(0).map_err(|e| sql_error(&e))?;
+        let superuser: bool = row.try_get(1).map_err(|e| sql_error(&e))?;
+        let members: Vec<String> = row.try_get(2).map_err(|e| sql_error(&e))?;
+        let privileges: Vec<String> = superuser
+            .then(|| "superuser".to_owned())
+            .into_iter()
+            .chain(members)
+            .collect();
+        let refusal = (!privileges.is_empty() && !self.allow_privileged_role).then(|| {
+            format!(
+                "the role `{role}` has privileges beyond its database ({}): set allow_privileged_role = true on the pool to serve it anyway",
+                privileges.join(", ")
+            )
+        });
+        Ok(RoleCheck {
+            role,
+            privileges,
+            refusal,
+        })
+    }
+
+    /// The verdict, made on `conn` if nobody made it yet.
+    async fn verify(&self, conn: &tokio_postgres::Client) -> Result<(), GatewayError> {
+        let verdict = self
+            .verdict
+            .get_or_try_init(|| async {
+                let found = self.read_role(conn).await?;
+                if let Some(why) = &found.refusal {
+                    tracing::error!(pool = %self.pool.name(), "query gateway refused: {why}");
+                }
+                Ok::<_, GatewayError>(found.refusal)
+            })
+            .await?;
+        match verdict {
+            Some(_) => Err(refused(self.pool.name())),
+            None => Ok(()),
+        }
+    }
+}
+
+fn refused(pool: &str) -> GatewayError {
+    GatewayError::NotAuthorized(format!(
+        "the query gateway of pool `{pool}` is disabled by the server's checks; see its log"
+    ))
 }
 
 /// The text of a driver error with its server message (never the
@@ -192,73 +312,148 @@ const SCHEMA_SQL: &str = "SELECT c.table_schema::text, c.table_name::text, \
        AND c.table_schema NOT LIKE 'pg_toast%' \
      ORDER BY 1, 2, c.ordinal_position";
 
+/// Runs one prepared statement and reads its rows (up to `max_rows`).
+async fn run_statement(
+    conn: &tokio_postgres::Client,
+    sql: &str,
+    params: &[Value],
+    max_rows: usize,
+) -> Result<QueryOutput, GatewayError> {
+    let stmt = conn.prepare(sql).await.map_err(|e| sql_error(&e))?;
+    if stmt.params().len() != params.len() {
+        return Err(GatewayError::Param(format!(
+            "the statement takes {} parameter(s), {} given",
+            stmt.params().len(),
+            params.len()
+        )));
+    }
+    let columns: Vec<String> = stmt.columns().iter().map(|c| c.name().to_owned()).collect();
+    let bound: Vec<Param<'_>> = params.iter().map(Param).collect();
+    let stream = conn
+        .query_raw(&stmt, bound.iter().map(|p| p as &(dyn ToSql + Sync)))
+        .await
+        .map_err(|e| sql_error(&e))?;
+    pin_mut!(stream);
+    let mut rows = Vec::new();
+    let mut truncated = false;
+    while let Some(row) = stream.next().await {
+        let row = row.map_err(|e| sql_error(&e))?;
+        if rows.len() == max_rows {
+            truncated = true;
+            break;
+        }
+        let mut values = Vec::with_capacity(columns.len());
+        for i in 0..columns.len() {
+            let cell: Cell = row.try_get(i).map_err(|e| sql_error(&e))?;
+            values.push(cell.0);
+        }
+        rows.push(values);
+    }
+    let rows_affected = if truncated {
+        None
+    } else {
+        stream.rows_affected()
+    };
+    let rows_affected = rows_affected.filter(|_| columns.is_empty());
+    Ok(QueryOutput {
+        row_count: rows.len(),
+        columns,
+        rows,
+        truncated,
+        rows_affected,
+    })
+}
+
+/// Runs a simple-query batch that belongs to the unit's bookkeeping.
+async fn bookkeeping(
+    conn: &tokio_postgres::Client,
+    sql: &str,
+) -> Result<Vec<tokio_postgres::SimpleQueryMessage>, GatewayError> {
+    conn.simple_query(sql).await.map_err(|e| sql_error(&e))
+}
+
 impl PgGateway {
-    async fn run(
+    /// Runs `statements` as one unit (see the module notes); the outputs,
+    /// or the failing statement and its error.
+    async fn unit(
         &self,
-        sql: &str,
-        params: &[Value],
+        mode: GatewayMode,
+        statements: &[(&str, &[Value])],
         limits: QueryLimits,
-    ) -> Result<QueryOutput, GatewayError> {
+    ) -> Result<Vec<QueryOutput>, TransactionError> {
+        let at = |index: usize| move |error: GatewayError| TransactionError { index, error };
+        let last = statements.len().saturating_sub(1);
         let conn = self
             .pool
             .get_timeout(limits.acquire_timeout)
             .await
-            .map_err(|e| pool_error(&e))?;
-        let cancel = conn.cancel_token();
+            .map_err(|e| at(0)(pool_error(&e)))?;
+        let guard = UnitGuard::new(conn);
+        let client: &tokio_postgres::Client = guard.conn();
+        self.verify(client).await.map_err(at(0))?;
+        let cancel = client.cancel_token();
         let work = async {
-            let stmt = conn.prepare_cached(sql).await.map_err(|e| sql_error(&e))?;
-            if stmt.params().len() != params.len() {
-                return Err(GatewayError::Param(format!(
-                    "the statement takes {} parameter(s), {} given",
-                    stmt.params().len(),
-                    params.len()
-                )));
-            }
-            let columns: Vec<String> = stmt.columns().iter().map(|c| c.name().to_owned()).collect();
-            let bound: Vec<Param<'_>> = params.iter().map(Param).collect();
-            let stream = conn
-                .query_raw(&stmt, bound.iter().map(|p| p as &(dyn ToSql + Sync)))
-                .await
-                .map_err(|e| sql_error(&e))?;
-            pin_mut!(stream);
-            let mut rows = Vec::new();
-            let mut truncated = false;
-            while let Some(row) = stream.next().await {
-                let row = row.map_err(|e| sql_error(&e))?;
-                if rows.len() == limits.max_rows {
-                    truncated = true;
-                    break;
+            let begun = bookkeeping(client, &begin_sql(mode)).await.map_err(at(0))?;
+            let marker = single_text(&begun);
+            let driver_before = text_at(&begun, 1).and_then(|t| t.parse::<u64>().ok());
+            let mut outputs = Vec::with_capacity(statements.len());
+            let mut failed = None;
+            for (index, (sql, params)) in statements.iter().enumerate() {
+                match run_statement(client, sql, params, limits.max_rows).await {
+                    Ok(out) => outputs.push(out),
+                    Err(error) => {
+                        failed = Some(TransactionError { index, error });
+                        break;
+                    }
                 }
-                let mut values = Vec::with_capacity(columns.len());
-                for i in 0..columns.len() {
-                    let cell: Cell = row.try_get(i).map_err(|e| sql_error(&e))?;
-                    values.push(cell.0);
+                if index < last {
+                    let now = bookkeeping(client, "SELECT transaction_timestamp()::text")
+                        .await
+                        .map_err(at(index))?;
+                    if single_text(&now) != marker {
+                        failed = Some(at(index)(GatewayError::NotAuthorized(format!(
+                            "statement {} ended the request's transaction; each request is one transaction, so leave out transaction control",
+                            index + 1
+                        ))));
+                        break;
+                    }
                 }
-                rows.push(values);
             }
-            let rows_affected = if truncated {
-                None
-            } else {
-                stream.rows_affected()
-            };
-            let rows_affected = rows_affected.filter(|_| columns.is_empty());
-            Ok(QueryOutput {
-                row_count: rows.len(),
-                columns,
-                rows,
-                truncated,
-                rows_affected,
-            })
+            let commit = failed.is_none() && mode == GatewayMode::ReadWrite;
+            let ended = bookkeeping(client, if commit { "COMMIT" } else { "ROLLBACK" }).await;
+            let mut clean = true;
+            if let Err(error) = ended {
+                clean = false;
+                failed.get_or_insert(at(last)(error));
+            }
+            if clean {
+                match bookkeeping(client, RESET_SQL).await {
+                    Ok(reply) => clean = reset_clean(&reply, driver_before),
+                    Err(e) => {
+                        tracing::warn!(pool = %self.pool.name(), error = %e, "resetting a gateway connection failed; it is closed");
+                        clean = false;
+                    }
+                }
+            }
+            Ok::<_, TransactionError>((outputs, failed, clean))
         };
         match tokio::time::timeout(limits.statement_timeout, work).await {
-            Ok(result) => result,
+            Ok(Ok((outputs, failed, clean))) => {
+                if clean && !client.is_closed() {
+                    guard.finish();
+                }
+                match failed {
+                    Some(e) => Err(e),
+                    None => Ok(outputs),
+                }
+            }
+            // The guard closes the connection: its state is unknown.
+            Ok(Err(e)) => Err(e),
             Err(_) => {
                 if let Err(e) = cancel.cancel_query(NoTls).await {
                     tracing::warn!(error = %describe(&e), "could not cancel a timed-out query");
                 }
-                let mut conn = conn;
-                conn.mark_broken();
-                Err(GatewayError::Timeout(limits.statement_timeout))
+                Err(at(last)(GatewayError::Timeout(limits.statement_timeout)))
             }
         }
     }
@@ -269,13 +464,40 @@ impl Gateway for PgGateway {
         "postgres"
     }
 
+    fn mode(&self) -> GatewayMode {
+        self.mode
+    }
+
+    fn refusal(&self) -> Option<String> {
+        self.verdict.get().cloned().flatten()
+    }
+
     fn query<'a>(
         &'a self,
         sql: &'a str,
         params: &'a [Value],
         limits: QueryLimits,
     ) -> BoxFuture<'a, Result<QueryOutput, GatewayError>> {
-        Box::pin(self.run(sql, params, limits))
+        Box::pin(async move {
+            self.unit(self.mode, &[(sql, params)], limits)
+                .await
+                .map(|mut outs| outs.remove(0))
+                .map_err(|e| e.error)
+        })
+    }
+
+    fn transaction<'a>(
+        &'a self,
+        statements: &'a [Statement],
+        limits: QueryLimits,
+    ) -> BoxFuture<'a, Result<Vec<QueryOutput>, TransactionError>> {
+        Box::pin(async move {
+            let list: Vec<(&str, &[Value])> = statements
+                .iter()
+                .map(|s| (s.sql.as_str(), s.params.as_slice()))
+                .collect();
+            self.unit(self.mode, &list, limits).await
+        })
     }
 
     fn schema(&self, limits: QueryLimits) -> BoxFuture<'_, Result<Vec<TableInfo>, GatewayError>> {
@@ -284,7 +506,11 @@ impl Gateway for PgGateway {
                 max_rows: usize::MAX,
                 ..limits
             };
-            let out = self.run(SCHEMA_SQL, &[], limits).await?;
+            let out = self
+                .unit(GatewayMode::ReadOnly, &[(SCHEMA_SQL, &[])], limits)
+                .await
+                .map(|mut outs| outs.remove(0))
+                .map_err(|e| e.error)?;
             let mut tables: Vec<TableInfo> = Vec::new();
             for row in out.rows {
                 let text = |i: usize| row[i].as_str().unwrap_or_default().to_owned();

@@ -1,6 +1,18 @@
 //! [`SqliteGateway`]: the [`Gateway`] over a [`tidepool_sqlite::SqlitePool`].
 //!
 //! # Implementation notes
+//! Each request is one unit on its connection: `BEGIN` (`BEGIN IMMEDIATE`
+//! for a read-write transaction of several statements, so it never has to
+//! upgrade a read lock), the statements prepared under the authorizer of
+//! [`sqlite_authorizer`](super::sqlite_authorizer), then `COMMIT` (read-write
+//! mode, on success) or `ROLLBACK`. The authorizer refuses everything that
+//! would outlive the request (TEMP objects, ATTACH, PRAGMAs that change
+//! state, transaction control), so the connection is as clean afterwards as
+//! before; a connection still inside a transaction when it comes back is
+//! closed by the manager. `rows_affected` is read from the change counter
+//! only when this statement moved the total, so it never reports an earlier
+//! statement's count.
+//!
 //! The statement runs inside `interact`, on a blocking thread. The closure
 //! first hands its connection's interrupt handle back to the async side; on
 //! timeout that side calls `sqlite3_interrupt`, so the statement stops at its
@@ -16,21 +28,34 @@ use tidepool_sqlite::SqlitePool;
 use tidepool_sqlite::rusqlite::types::{Value as SqlValue, ValueRef};
 use tidepool_sqlite::rusqlite::{self, Connection, params_from_iter};
 
+use super::sqlite_authorizer::{Refusal, authorizer};
 use super::{
-    BoxFuture, ColumnInfo, Gateway, GatewayError, QueryLimits, QueryOutput, TableInfo, hex,
-    pool_error,
+    BoxFuture, ColumnInfo, Gateway, GatewayError, GatewayMode, QueryLimits, QueryOutput, Statement,
+    TableInfo, TransactionError, hex, pool_error,
 };
 
 /// The gateway for a SQLite pool.
 #[derive(Debug, Clone)]
 pub struct SqliteGateway {
     pool: SqlitePool,
+    mode: GatewayMode,
 }
 
 impl SqliteGateway {
-    /// A gateway running its statements on `pool`.
+    /// A gateway running its statements on `pool`, read-only (see
+    /// [`mode`](Self::mode)).
     pub fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            mode: GatewayMode::ReadOnly,
+        }
+    }
+
+    /// Sets what sessions may do. Default: [`GatewayMode::ReadOnly`].
+    #[must_use]
+    pub fn mode(mut self, mode: GatewayMode) -> Self {
+        self.mode = mode;
+        self
     }
 
     async fn run<R, F>(&self, limits: QueryLimits, work: F) -> Result<R, GatewayError>
@@ -74,6 +99,24 @@ fn sql_error(e: rusqlite::Error) -> GatewayError {
     GatewayError::Sql(e.to_string())
 }
 
+/// The error of a statement run under the authorizer: a refusal names what
+/// was refused.
+fn statement_error(e: rusqlite::Error, refusal: &Refusal) -> GatewayError {
+    let refused = refusal
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    match (e.sqlite_error_code(), refused) {
+        (Some(rusqlite::ErrorCode::AuthorizationForStatementDenied), Some(why)) => {
+            GatewayError::NotAuthorized(why)
+        }
+        (Some(rusqlite::ErrorCode::AuthorizationForStatementDenied), None) => {
+            GatewayError::NotAuthorized("the statement".to_owned())
+        }
+        _ => sql_error(e),
+    }
+}
+
 fn to_sql(i: usize, v: &Value) -> Result<SqlValue, GatewayError> {
     Ok(match v {
         Value::Null => SqlValue::Null,
@@ -108,8 +151,11 @@ fn execute(
     sql: &str,
     params: &[SqlValue],
     max_rows: usize,
+    refusal: &Refusal,
 ) -> Result<QueryOutput, GatewayError> {
-    let mut stmt = c.prepare(sql).map_err(sql_error)?;
+    let fail = |e| statement_error(e, refusal);
+    let before = c.total_changes();
+    let mut stmt = c.prepare(sql).map_err(fail)?;
     let expected = stmt.parameter_count();
     if expected != params.len() {
         return Err(GatewayError::Param(format!(
@@ -120,21 +166,26 @@ fn execute(
     let columns: Vec<String> = stmt.column_names().map(String::from).collect();
     let mut out = Vec::new();
     let mut truncated = false;
-    let mut rows = stmt.query(params_from_iter(params)).map_err(sql_error)?;
-    while let Some(row) = rows.next().map_err(sql_error)? {
+    let mut rows = stmt.query(params_from_iter(params)).map_err(fail)?;
+    while let Some(row) = rows.next().map_err(fail)? {
         if out.len() == max_rows {
             truncated = true;
             break;
         }
         let mut values = Vec::with_capacity(columns.len());
         for i in 0..columns.len() {
-            values.push(to_json(row.get_ref(i).map_err(sql_error)?));
+            values.push(to_json(row.get_ref(i).map_err(fail)?));
         }
         out.push(values);
     }
     drop(rows);
     drop(stmt);
-    let rows_affected = columns.is_empty().then(|| c.changes());
+    // `changes()` keeps the count of the last statement that changed rows,
+    // which may be an earlier one: count only if this one moved the total.
+    let changed = c.total_changes() != before;
+    let rows_affected = columns
+        .is_empty()
+        .then(|| if changed { c.changes() } else { 0 });
     Ok(QueryOutput {
         row_count: out.len(),
         columns,
@@ -142,6 +193,80 @@ fn execute(
         truncated,
         rows_affected,
     })
+}
+
+/// Statements bound for SQLite.
+type Bound = Vec<(String, Vec<SqlValue>)>;
+
+fn bind(statements: &[Statement]) -> Result<Bound, TransactionError> {
+    statements
+        .iter()
+        .enumerate()
+        .map(|(index, st)| {
+            let params = st
+                .params
+                .iter()
+                .enumerate()
+                .map(|(i, v)| to_sql(i, v))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|error| TransactionError { index, error })?;
+            Ok((st.sql.clone(), params))
+        })
+        .collect()
+}
+
+/// Runs `statements` as one unit: begin, each statement under the
+/// authorizer, then commit (read-write, success) or roll back.
+fn unit(
+    c: &mut Connection,
+    mode: GatewayMode,
+    statements: &Bound,
+    max_rows: usize,
+) -> Result<Vec<QueryOutput>, TransactionError> {
+    let last = statements.len().saturating_sub(1);
+    let at = |index: usize| move |error: GatewayError| TransactionError { index, error };
+    let write = mode == GatewayMode::ReadWrite;
+    let begin = if write && statements.len() > 1 {
+        "BEGIN IMMEDIATE"
+    } else {
+        "BEGIN"
+    };
+    c.execute_batch(begin).map_err(sql_error).map_err(at(0))?;
+    let refusal = Refusal::default();
+    let guarded = c
+        .authorizer(Some(authorizer(mode, std::sync::Arc::clone(&refusal))))
+        .map_err(sql_error)
+        .map_err(at(0));
+    let mut outputs = Vec::with_capacity(statements.len());
+    let mut failed = guarded.err();
+    if failed.is_none() {
+        for (index, (sql, params)) in statements.iter().enumerate() {
+            match execute(c, sql, params, max_rows, &refusal) {
+                Ok(out) => outputs.push(out),
+                Err(error) => {
+                    failed = Some(TransactionError { index, error });
+                    break;
+                }
+            }
+        }
+    }
+    let unguarded = c.authorizer(None::<fn(rusqlite::hooks::AuthContext<'_>) -> _>);
+    let end = if write && failed.is_none() && unguarded.is_ok() {
+        c.execute_batch("COMMIT")
+    } else {
+        c.execute_batch("ROLLBACK")
+    };
+    if let Some(failed) = failed {
+        // A failed rollback leaves the transaction open; the manager closes
+        // such a connection when it is returned.
+        return Err(failed);
+    }
+    unguarded.map_err(sql_error).map_err(at(last))?;
+    if let Err(e) = end {
+        let _ = c.execute_batch("ROLLBACK");
+        return Err(at(last)(sql_error(e)));
+    }
+    Ok(outputs)
 }
 
 const SCHEMA_SQL: &str = "SELECT m.type, m.name, p.name, p.type, p.\"notnull\", p.pk \
@@ -180,6 +305,10 @@ impl Gateway for SqliteGateway {
         "sqlite"
     }
 
+    fn mode(&self) -> GatewayMode {
+        self.mode
+    }
+
     fn query<'a>(
         &'a self,
         sql: &'a str,
@@ -187,14 +316,39 @@ impl Gateway for SqliteGateway {
         limits: QueryLimits,
     ) -> BoxFuture<'a, Result<QueryOutput, GatewayError>> {
         Box::pin(async move {
-            let params = params
-                .iter()
-                .enumerate()
-                .map(|(i, v)| to_sql(i, v))
-                .collect::<Result<Vec<_>, _>>()?;
-            let sql = sql.to_owned();
-            self.run(limits, move |c| execute(c, &sql, &params, limits.max_rows))
-                .await
+            let statements = bind(&[Statement {
+                sql: sql.to_owned(),
+                params: params.to_vec(),
+            }])
+            .map_err(|e| e.error)?;
+            let mode = self.mode;
+            self.run(limits, move |c| {
+                unit(c, mode, &statements, limits.max_rows)
+                    .map(|mut outs| outs.remove(0))
+                    .map_err(|e| e.error)
+            })
+            .await
+        })
+    }
+
+    fn transaction<'a>(
+        &'a self,
+        statements: &'a [Statement],
+        limits: QueryLimits,
+    ) -> BoxFuture<'a, Result<Vec<QueryOutput>, TransactionError>> {
+        Box::pin(async move {
+            let bound = bind(statements)?;
+            let mode = self.mode;
+            let last = statements.len().saturating_sub(1);
+            // The transaction's own error, or the unit's (timeout,
+            // unavailable) on its last statement.
+            let result = self
+                .run(limits, move |c| Ok(unit(c, mode, &bound, limits.max_rows)))
+                .await;
+            match result {
+                Ok(inner) => inner,
+                Err(error) => Err(TransactionError { index: last, error }),
+            }
         })
     }
 

@@ -12,7 +12,7 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tidepool::{Pool, Registry};
 use tidepool_http::gateway::SqliteGateway;
-use tidepool_http::{AppState, Settings};
+use tidepool_http::{AllowEntry, AppState, GatewayMode, Role, Settings, Tenant};
 use tidepool_sqlite::{SqliteConfig, SqliteManager, SqlitePool};
 use tower::ServiceExt;
 
@@ -55,9 +55,12 @@ pub async fn state_with(settings: Settings) -> (AppState, SqlitePool) {
     registry.insert(pool.clone()).unwrap();
     let state = AppState::builder(registry)
         .token(TOKEN)
-        .token(OTHER_TOKEN)
+        .tenant(Tenant::new("other", Role::Admin).token(OTHER_TOKEN))
         .settings(settings)
-        .gateway("demo", Arc::new(SqliteGateway::new(pool.clone())))
+        .gateway(
+            "demo",
+            Arc::new(SqliteGateway::new(pool.clone()).mode(GatewayMode::ReadWrite)),
+        )
         .build();
     (state, pool)
 }
@@ -149,4 +152,30 @@ pub async fn session(app: &Router) -> String {
     let r = admin_post(app, "/api/v1/sessions", Some(r#"{"pool":"demo"}"#)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     r.json["session_id"].as_str().unwrap().to_owned()
+}
+
+/// Settings that accept SQLite descriptions of files under `dir` (created
+/// when missing), served read-write.
+pub fn sqlite_descriptions(dir: &std::path::Path) -> Settings {
+    let mut settings = Settings::default();
+    let allow: AllowEntry = serde_json::from_value(serde_json::json!({
+        "backend": "sqlite", "directory": dir, "create": true
+    }))
+    .unwrap();
+    settings.descriptions.enabled = true;
+    settings.descriptions.mode = GatewayMode::ReadWrite;
+    settings.descriptions.allow = vec![allow];
+    settings
+}
+
+/// Settings that accept PostgreSQL descriptions of `user@host:port/database`.
+pub fn postgres_descriptions(host: &str, port: u16, database: &str, user: &str) -> Settings {
+    let mut settings = Settings::default();
+    let allow: AllowEntry = serde_json::from_value(serde_json::json!({
+        "backend": "postgres", "host": host, "port": port, "database": database, "user": user
+    }))
+    .unwrap();
+    settings.descriptions.enabled = true;
+    settings.descriptions.allow = vec![allow];
+    settings
 }

@@ -45,7 +45,7 @@ impl Server {
             cmd.env(k, v);
         }
         let child = cmd.spawn().unwrap();
-        let server = Self {
+        let mut server = Self {
             child,
             addr,
             log,
@@ -53,6 +53,9 @@ impl Server {
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("server exited ({status}) at start:\n{}", server.log_text());
+            }
             if let Ok(r) = server.request("GET", "/health", None, None).await
                 && r.status == 200
             {
@@ -209,4 +212,120 @@ pub struct Reply {
     pub head: String,
     pub body: String,
     pub json: Value,
+}
+
+impl Server {
+    /// Writes `toml` to `dir/tidepool.toml` and starts the server with it.
+    pub async fn with_config(dir: &Path, toml: &str, env: &[(&str, &str)]) -> Self {
+        let config = dir.join("tidepool.toml");
+        std::fs::write(&config, toml).unwrap();
+        Self::start(dir, &["--config", config.to_str().unwrap()], env).await
+    }
+
+    /// Runs one statement in session `id`; the reply.
+    pub async fn query(&self, token: &str, id: &str, sql: &str, params: Value) -> Reply {
+        let body = serde_json::json!({ "sql": sql, "params": params }).to_string();
+        self.call(
+            "POST",
+            &format!("/api/v1/sessions/{id}/query"),
+            Some(token),
+            Some(&body),
+        )
+        .await
+    }
+
+    /// Runs `statements` (each `[sql, params]`) atomically in session `id`.
+    pub async fn transaction(&self, token: &str, id: &str, statements: Value) -> Reply {
+        let body = serde_json::json!({ "statements": statements }).to_string();
+        self.call(
+            "POST",
+            &format!("/api/v1/sessions/{id}/transaction"),
+            Some(token),
+            Some(&body),
+        )
+        .await
+    }
+
+    /// Opens a session with any JSON body; the reply.
+    pub async fn create_session(&self, token: &str, body: Value) -> Reply {
+        self.call(
+            "POST",
+            "/api/v1/sessions",
+            Some(token),
+            Some(&body.to_string()),
+        )
+        .await
+    }
+}
+
+/// Starts a server from `toml` and waits until it exits (it is expected to
+/// refuse to start); its exit status and log.
+pub async fn start_expecting_exit(dir: &Path, toml: &str) -> (ExitStatus, String) {
+    let config = dir.join("tidepool.toml");
+    std::fs::write(&config, toml).unwrap();
+    let log = dir.join("refused.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tidepool"))
+        .arg("serve")
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{}", free_port()))
+        .arg("--config")
+        .arg(&config)
+        .current_dir(dir)
+        .env_remove("TIDEPOOL_TOKENS")
+        .stdout(Stdio::from(file.try_clone().unwrap()))
+        .stderr(Stdio::from(file))
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status, std::fs::read_to_string(&log).unwrap_or_default());
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "the server did not exit:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A superuser client on the local PostgreSQL, for setting up roles and
+/// tables; `None` (test skipped) when PostgreSQL is absent.
+pub async fn pg_admin() -> Option<(tidepool_postgres::tokio_postgres::Client, String)> {
+    let addr = tidepool_testkit::service("PostgreSQL", "TIDEPOOL_PG_ADDR", "127.0.0.1:5432")?;
+    let url = format!("postgres://postgres@{addr}/test");
+    let cfg = tidepool_postgres::PgConfig::from_url(&url).unwrap();
+    let (client, conn) = cfg
+        .to_tokio_postgres()
+        .connect(tidepool_postgres::tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    Some((client, addr))
+}
+
+/// Makes a login role without privileges (trust authentication) if missing,
+/// and a table `table (id int, note text)` owned by postgres that the role may
+/// read and write, emptied.
+pub async fn pg_plain_role(
+    admin: &tidepool_postgres::tokio_postgres::Client,
+    role: &str,
+    table: &str,
+) {
+    admin
+        .batch_execute(&format!(
+            "BEGIN; SELECT pg_advisory_xact_lock(1414); \
+             DO $$ BEGIN CREATE ROLE {role} LOGIN; \
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$; \
+             GRANT USAGE, CREATE ON SCHEMA public TO {role}; \
+             CREATE TABLE IF NOT EXISTS {table} (id int, note text); \
+             GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {role}; \
+             TRUNCATE {table}; COMMIT;"
+        ))
+        .await
+        .unwrap();
 }

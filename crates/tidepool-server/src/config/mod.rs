@@ -1,5 +1,6 @@
-//! The TOML configuration: `[server]` and `[pools.<name>]`, with `${VAR}`
-//! interpolation, and errors that name the file, line and key.
+//! The TOML configuration: `[server]`, `[[tenants]]`, `[descriptions]` and
+//! `[pools.<name>]`, with `${VAR}` interpolation, and errors that name the
+//! file, line and key.
 //!
 //! # Implementation notes
 //! The file is read in three passes. First into a plain `toml::Table`
@@ -19,7 +20,13 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tidepool::{HealthConfig, PoolConfig};
+use tidepool_http::{Descriptions, GatewayMode, Tenant};
 use toml::{Table, Value};
+
+mod access;
+mod json;
+
+pub use access::LEGACY_ADMIN;
 
 /// A configuration error: where, which key, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,8 +62,9 @@ impl std::error::Error for ConfigError {}
 pub struct ServerSection {
     /// Address to listen on. Default: 127.0.0.1:7070.
     pub listen: SocketAddr,
-    /// Bearer tokens for the admin API and sessions (also from the
-    /// `TIDEPOOL_TOKENS` environment variable, comma-separated).
+    /// Tokens of the built-in admin tenant `admin` (also from the
+    /// `TIDEPOOL_TOKENS` environment variable, comma-separated): the
+    /// single-token setup. `[[tenants]]` add more.
     pub tokens: Vec<String>,
     /// Whether monitoring endpoints need a token too. Default: false.
     pub monitoring_requires_token: bool,
@@ -81,10 +89,13 @@ pub struct ServerSection {
     pub schema_ttl: Duration,
     /// Most live sessions. Default: 1000.
     pub max_sessions: usize,
-    /// Whether sessions may bring their own connection URL. Default: true.
-    pub allow_connection_descriptions: bool,
-    /// URL prefixes a connection description must start with (empty: any).
-    pub connection_allow_list: Vec<String>,
+    /// Most statements in one transaction request. Default: 100.
+    pub max_transaction_statements: usize,
+    /// The largest `max_size` an admin's resize may set. Default: 100.
+    pub resize_ceiling: usize,
+    /// How long a `/health/db` answer is reused. Default: 2 s.
+    #[serde(with = "humantime_serde")]
+    pub health_cache: Duration,
     /// On-demand pools unused this long are removed. Default: 30 min.
     #[serde(with = "humantime_serde")]
     pub idle_pool_removal: Duration,
@@ -108,8 +119,9 @@ impl Default for ServerSection {
             session_ttl: http.session_ttl,
             schema_ttl: http.schema_ttl,
             max_sessions: http.max_sessions,
-            allow_connection_descriptions: http.allow_connection_descriptions,
-            connection_allow_list: http.connection_allow_list,
+            max_transaction_statements: http.max_transaction_statements,
+            resize_ceiling: http.resize_ceiling,
+            health_cache: http.health_cache,
             idle_pool_removal: tidepool::DEFAULT_IDLE_REMOVAL,
             shutdown_timeout: Duration::from_secs(10),
         }
@@ -137,6 +149,19 @@ pub struct PoolSection {
     pub backend: Backend,
     /// Every pool setting of the core.
     pub pool: PoolConfig,
+    /// What sessions may do on it. Default: `read_only`.
+    pub gateway: GatewayMode,
+    /// Whether a PostgreSQL gateway serves even on a privileged role
+    /// (superuser, pg_read_server_files, ...). Default: false.
+    pub allow_privileged_role: bool,
+}
+
+/// The pool keys of the gateway, taken out before the core's settings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct GatewayKeys {
+    gateway: GatewayMode,
+    allow_privileged_role: bool,
 }
 
 /// A whole configuration.
@@ -146,17 +171,21 @@ pub struct Config {
     pub origin: String,
     /// `[server]`.
     pub server: ServerSection,
+    /// `[[tenants]]`, in order.
+    pub tenants: Vec<Tenant>,
+    /// `[descriptions]`.
+    pub descriptions: Descriptions,
     /// `[pools.<name>]`, by name.
     pub pools: BTreeMap<String, PoolSection>,
 }
 
-struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     origin: &'a str,
     text: &'a str,
 }
 
 impl Ctx<'_> {
-    fn err(&self, key: Option<&str>, message: impl Into<String>) -> ConfigError {
+    pub(crate) fn err(&self, key: Option<&str>, message: impl Into<String>) -> ConfigError {
         ConfigError {
             origin: self.origin.to_owned(),
             line: key.and_then(|k| key_line(self.text, k)),
@@ -245,7 +274,7 @@ fn interpolate(
 
 /// Deserializes a table into `T`; on failure names the key at fault by
 /// trying each key alone (serde's messages from a `Value` carry no position).
-fn typed<T: DeserializeOwned>(
+pub(crate) fn typed<T: DeserializeOwned>(
     table: &Table,
     prefix: &str,
     ctx: &Ctx<'_>,
@@ -356,6 +385,13 @@ fn pool_section(name: &str, value: &Value, ctx: &Ctx<'_>) -> Result<PoolSection,
             ));
         }
     };
+    let mut keys = Table::new();
+    for k in ["gateway", "allow_privileged_role"] {
+        if let Some(v) = rest.remove(k) {
+            keys.insert(k.to_owned(), v);
+        }
+    }
+    let keys: GatewayKeys = typed(&keys, &prefix, ctx)?;
     let pool: PoolConfig = typed(&rest, &prefix, ctx)?;
     pool.validate().map_err(|e| {
         ctx.err(
@@ -363,7 +399,12 @@ fn pool_section(name: &str, value: &Value, ctx: &Ctx<'_>) -> Result<PoolSection,
             e.message().to_owned(),
         )
     })?;
-    Ok(PoolSection { backend, pool })
+    Ok(PoolSection {
+        backend,
+        pool,
+        gateway: keys.gateway,
+        allow_privileged_role: keys.allow_privileged_role,
+    })
 }
 
 impl Config {
@@ -386,17 +427,27 @@ impl Config {
             message: e.message().trim().to_owned(),
         })?;
         for (k, v) in root.iter_mut() {
-            if k != "server" && k != "pools" {
+            if !["server", "pools", "tenants", "descriptions"].contains(&k.as_str()) {
                 return Err(ctx.err(
                     Some(k),
-                    "unknown section; expected [server] or [pools.NAME]",
+                    "unknown section; expected [server], [[tenants]], [descriptions] or [pools.NAME]",
                 ));
             }
             interpolate(v, k, env, &ctx)?;
         }
         let server = match root.get("server") {
             None => ServerSection::default(),
-            Some(Value::Table(t)) => typed(t, "server", &ctx)?,
+            Some(Value::Table(t)) => {
+                for old in ["allow_connection_descriptions", "connection_allow_list"] {
+                    if t.contains_key(old) {
+                        return Err(ctx.err(
+                            Some(&format!("server.{old}")),
+                            "connection descriptions are configured in [descriptions] now: `enabled = true` and [[descriptions.allow]] entries matched field by field (see the README)",
+                        ));
+                    }
+                }
+                typed(t, "server", &ctx)?
+            }
             Some(_) => return Err(ctx.err(Some("server"), "must be a table: [server]")),
         };
         if server.tokens.iter().any(|t| t.trim().is_empty()) {
@@ -412,6 +463,11 @@ impl Config {
                 server.statement_timeout.is_zero(),
             ),
             ("server.session_ttl", server.session_ttl.is_zero()),
+            ("server.resize_ceiling", server.resize_ceiling == 0),
+            (
+                "server.max_transaction_statements",
+                server.max_transaction_statements == 0,
+            ),
         ] {
             if zero {
                 return Err(ctx.err(Some(key), "must be greater than zero"));
@@ -427,9 +483,13 @@ impl Config {
             }
             Some(_) => return Err(ctx.err(Some("pools"), "must be tables: [pools.NAME]")),
         }
+        let descriptions = access::descriptions(root.get("descriptions"), &ctx)?;
+        let tenants = access::tenants(root.get("tenants"), &server, &pools, &ctx)?;
         Ok(Self {
             origin: origin.to_owned(),
             server,
+            tenants,
+            descriptions,
             pools,
         })
     }
@@ -461,58 +521,17 @@ impl Config {
                     data_dir.join("demo.db"),
                 )),
                 pool,
+                gateway: GatewayMode::ReadOnly,
+                allow_privileged_role: false,
             },
         );
         Self {
             origin: "(bundled default)".to_owned(),
             server: ServerSection::default(),
+            tenants: Vec::new(),
+            descriptions: Descriptions::default(),
             pools,
         }
-    }
-
-    /// The configuration as JSON for `GET /api/v1/config`, with tokens and
-    /// passwords masked.
-    pub fn to_redacted_json(&self) -> serde_json::Value {
-        let s = &self.server;
-        let pools: serde_json::Map<String, serde_json::Value> = self
-            .pools
-            .iter()
-            .map(|(name, p)| {
-                let mut v = serde_json::to_value(&p.pool).unwrap_or_default();
-                match &p.backend {
-                    Backend::Sqlite(cfg) => {
-                        v["backend"] = "sqlite".into();
-                        v["sqlite"] = serde_json::to_value(cfg).unwrap_or_default();
-                    }
-                    Backend::Postgres { url, .. } => {
-                        v["backend"] = "postgres".into();
-                        v["url"] = tidepool_http::mask_url_passwords(url).into();
-                    }
-                }
-                (name.clone(), v)
-            })
-            .collect();
-        serde_json::json!({
-            "origin": self.origin,
-            "server": {
-                "listen": s.listen.to_string(),
-                "tokens": s.tokens.iter().map(|_| tidepool_http::MASK).collect::<Vec<_>>(),
-                "monitoring_requires_token": s.monitoring_requires_token,
-                "max_body_bytes": s.max_body_bytes,
-                "request_timeout": humantime_serde::re::humantime::format_duration(s.request_timeout).to_string(),
-                "statement_timeout": humantime_serde::re::humantime::format_duration(s.statement_timeout).to_string(),
-                "max_rows": s.max_rows,
-                "acquire_timeout": humantime_serde::re::humantime::format_duration(s.acquire_timeout).to_string(),
-                "session_ttl": humantime_serde::re::humantime::format_duration(s.session_ttl).to_string(),
-                "schema_ttl": humantime_serde::re::humantime::format_duration(s.schema_ttl).to_string(),
-                "max_sessions": s.max_sessions,
-                "allow_connection_descriptions": s.allow_connection_descriptions,
-                "connection_allow_list": s.connection_allow_list.iter().map(|u| tidepool_http::mask_url_passwords(u)).collect::<Vec<_>>(),
-                "idle_pool_removal": humantime_serde::re::humantime::format_duration(s.idle_pool_removal).to_string(),
-                "shutdown_timeout": humantime_serde::re::humantime::format_duration(s.shutdown_timeout).to_string(),
-            },
-            "pools": pools,
-        })
     }
 }
 
