@@ -14,7 +14,7 @@
 //! 2. fails (so the pool closes the connection) if the session moved to
 //!    another database with `USE`: `USE` cannot name a database from a
 //!    variable, and closing is the safe answer to a rare case;
-//! 3. sets the fifteen `SET` options of `@@OPTIONS` back (`ANSI_NULLS`,
+//! 3. sets the fourteen `SET` options of `@@OPTIONS` back (`ANSI_NULLS`,
 //!    `QUOTED_IDENTIFIER`, `XACT_ABORT`, `NOCOUNT`, `IMPLICIT_TRANSACTIONS`,
 //!    ...), then the language (which resets `DATEFORMAT`), `DATEFIRST`,
 //!    `LOCK_TIMEOUT`, `TEXTSIZE`, `DEADLOCK_PRIORITY` and the transaction
