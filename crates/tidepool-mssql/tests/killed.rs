@@ -68,13 +68,7 @@ async fn a_killed_session_is_replaced_on_a_real_server() {
     let mut killer = pool.get().await.unwrap();
     drop(victim);
     common::settled(&pool).await;
-    killer
-        .simple_query(format!("KILL {spid}"))
-        .await
-        .unwrap()
-        .into_results()
-        .await
-        .unwrap();
+    common::exec(&mut killer, format!("KILL {spid}")).await;
     drop(killer);
     common::settled(&pool).await;
 

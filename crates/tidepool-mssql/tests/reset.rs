@@ -91,12 +91,11 @@ async fn no_session_state_reaches_the_next_caller_on_a_real_server() {
     let mut conn = pool.get().await.unwrap();
     let spid = common::spid(&mut conn).await;
     let language = common::scalar(&mut conn, "SELECT CAST(@@LANGID AS int)").await;
-    conn.simple_query(format!("CREATE TABLE {table} (id int PRIMARY KEY)"))
-        .await
-        .unwrap()
-        .into_results()
-        .await
-        .unwrap();
+    common::exec(
+        &mut conn,
+        format!("CREATE TABLE {table} (id int PRIMARY KEY)"),
+    )
+    .await;
     conn.simple_query(format!(
         "SET XACT_ABORT ON; SET NOCOUNT ON; SET LOCK_TIMEOUT 1234; SET LANGUAGE Deutsch; \
          SET TRANSACTION ISOLATION LEVEL SERIALIZABLE; \
@@ -131,12 +130,7 @@ async fn no_session_state_reaches_the_next_caller_on_a_real_server() {
     }
     let rows = common::scalar(&mut conn, &format!("SELECT COUNT(*) FROM {table}")).await;
     assert_eq!(rows, Some(0), "the open transaction was rolled back");
-    conn.simple_query(format!("DROP TABLE {table}"))
-        .await
-        .unwrap()
-        .into_results()
-        .await
-        .unwrap();
+    common::exec(&mut conn, format!("DROP TABLE {table}")).await;
 }
 
 #[tokio::test]
@@ -152,12 +146,7 @@ async fn a_session_that_changed_database_is_closed_on_a_real_server() {
     } else {
         "tempdb"
     };
-    conn.simple_query(format!("USE {other}"))
-        .await
-        .unwrap()
-        .into_results()
-        .await
-        .unwrap();
+    common::exec(&mut conn, format!("USE {other}")).await;
     drop(conn);
     common::settled(&pool).await;
     let mut conn = pool.get().await.unwrap();

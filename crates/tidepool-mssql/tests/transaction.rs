@@ -98,12 +98,11 @@ async fn commit_and_rollback_are_kept_on_a_real_server() {
     let pool = common::pool(cfg, 2);
     let table = format!("tp_txn_{}", std::process::id());
     let mut conn = pool.get().await.unwrap();
-    conn.simple_query(format!("CREATE TABLE {table} (id int PRIMARY KEY)"))
-        .await
-        .unwrap()
-        .into_results()
-        .await
-        .unwrap();
+    common::exec(
+        &mut conn,
+        format!("CREATE TABLE {table} (id int PRIMARY KEY)"),
+    )
+    .await;
     tidepool_mssql::transaction(&mut conn, async |tx| {
         tx.execute(format!("INSERT INTO {table} VALUES (@P1)"), &[&1i32])
             .await?;
@@ -121,10 +120,5 @@ async fn commit_and_rollback_are_kept_on_a_real_server() {
     assert!(rolled_back.is_err());
     let ids = common::scalar(&mut conn, &format!("SELECT SUM(id) FROM {table}")).await;
     assert_eq!(ids, Some(1));
-    conn.simple_query(format!("DROP TABLE {table}"))
-        .await
-        .unwrap()
-        .into_results()
-        .await
-        .unwrap();
+    common::exec(&mut conn, format!("DROP TABLE {table}")).await;
 }

@@ -269,6 +269,17 @@ pub async fn spid(conn: &mut MssqlPooled<'_>) -> i32 {
     row.get::<i32, _>(0).expect("an int")
 }
 
+/// Runs `sql` (a batch), reading every result.
+pub async fn exec(conn: &mut MssqlPooled<'_>, sql: impl AsRef<str>) {
+    let sql = sql.as_ref();
+    conn.simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .into_results()
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
 /// The first column of the first row of `sql`, as an `i32`.
 pub async fn scalar(conn: &mut MssqlPooled<'_>, sql: &str) -> Option<i32> {
     let row = conn
