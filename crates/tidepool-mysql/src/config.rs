@@ -1,12 +1,12 @@
 //! [`MySqlConfig`]: where to connect and how to treat returned connections.
 
-use std::error::Error as StdError;
 use std::fmt;
 use std::str::FromStr;
 
 use mysql_async::{Opts, OptsBuilder};
 use percent_encoding::percent_decode_str;
 use serde::Deserialize;
+use tidepool::ConfigError;
 use url::{Host, Url};
 
 /// How to reach a MySQL or MariaDB server, and what the pool does with a
@@ -111,21 +111,20 @@ impl MySqlConfig {
     /// settings keep their defaults.
     ///
     /// # Errors
-    /// A [`MySqlConfigError`] for a malformed URL, another scheme, a path
+    /// A [`ConfigError`] for a malformed URL, another scheme, a path
     /// with more than a database name, or query parameters (set options
     /// through the fields instead). The error never repeats the URL.
-    pub fn from_url(url: &str) -> Result<Self, MySqlConfigError> {
+    pub fn from_url(url: &str) -> Result<Self, ConfigError> {
         let mut cfg = Self::default();
         cfg.apply_url(url)?;
         Ok(cfg)
     }
 
-    fn apply_url(&mut self, text: &str) -> Result<(), MySqlConfigError> {
-        let url = Url::parse(text).map_err(|e| {
-            MySqlConfigError::new("url", format!("not a valid connection URL ({e})"))
-        })?;
+    fn apply_url(&mut self, text: &str) -> Result<(), ConfigError> {
+        let url = Url::parse(text)
+            .map_err(|e| ConfigError::new("url", format!("not a valid connection URL ({e})")))?;
         if !matches!(url.scheme(), "mysql" | "mariadb") {
-            return Err(MySqlConfigError::new(
+            return Err(ConfigError::new(
                 "url",
                 "the scheme must be mysql:// or mariadb://",
             ));
@@ -134,7 +133,7 @@ impl MySqlConfig {
             Some(Host::Domain(d)) if !d.is_empty() => self.host = decode("url", d)?,
             Some(Host::Ipv4(ip)) => self.host = ip.to_string(),
             Some(Host::Ipv6(ip)) => self.host = ip.to_string(),
-            _ => return Err(MySqlConfigError::new("url", "the URL names no host")),
+            _ => return Err(ConfigError::new("url", "the URL names no host")),
         }
         if let Some(port) = url.port() {
             self.port = port;
@@ -147,7 +146,7 @@ impl MySqlConfig {
         }
         let path = url.path().trim_start_matches('/');
         if path.contains('/') {
-            return Err(MySqlConfigError::new(
+            return Err(ConfigError::new(
                 "url",
                 "the URL path must be a single database name",
             ));
@@ -156,7 +155,7 @@ impl MySqlConfig {
             self.database = Some(decode("url", path)?);
         }
         if let Some((key, _)) = url.query_pairs().next() {
-            return Err(MySqlConfigError::new(
+            return Err(ConfigError::new(
                 "url",
                 format!(
                     "URL parameters are not supported (found `{key}`); use the configuration fields"
@@ -164,10 +163,7 @@ impl MySqlConfig {
             ));
         }
         if url.fragment().is_some() {
-            return Err(MySqlConfigError::new(
-                "url",
-                "the URL must not have a #fragment",
-            ));
+            return Err(ConfigError::new("url", "the URL must not have a #fragment"));
         }
         Ok(())
     }
@@ -175,18 +171,18 @@ impl MySqlConfig {
     /// Checks the settings that can be checked without a server.
     ///
     /// # Errors
-    /// A [`MySqlConfigError`] naming the first invalid setting.
-    pub fn validate(&self) -> Result<(), MySqlConfigError> {
+    /// A [`ConfigError`] naming the first invalid setting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.socket.is_none() {
             if self.host.trim().is_empty() {
-                return Err(MySqlConfigError::new("host", "must not be empty"));
+                return Err(ConfigError::new("host", "must not be empty"));
             }
             if self.port == 0 {
-                return Err(MySqlConfigError::new("port", "must not be 0"));
+                return Err(ConfigError::new("port", "must not be 0"));
             }
         }
         if self.socket.as_deref().is_some_and(str::is_empty) {
-            return Err(MySqlConfigError::new(
+            return Err(ConfigError::new(
                 "socket",
                 "must not be empty (leave it out to use TCP)",
             ));
@@ -210,7 +206,7 @@ impl MySqlConfig {
 }
 
 impl FromStr for MySqlConfig {
-    type Err = MySqlConfigError;
+    type Err = ConfigError;
 
     /// Same as [`MySqlConfig::from_url`].
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -218,11 +214,11 @@ impl FromStr for MySqlConfig {
     }
 }
 
-fn decode(field: &'static str, part: &str) -> Result<String, MySqlConfigError> {
+fn decode(field: &'static str, part: &str) -> Result<String, ConfigError> {
     percent_decode_str(part)
         .decode_utf8()
         .map(|s| s.into_owned())
-        .map_err(|_| MySqlConfigError::new(field, "a percent-encoded part is not valid UTF-8"))
+        .map_err(|_| ConfigError::new(field, "a percent-encoded part is not valid UTF-8"))
 }
 
 /// What serde reads before it becomes a [`MySqlConfig`].
@@ -241,9 +237,9 @@ struct RawConfig {
 }
 
 impl TryFrom<RawConfig> for MySqlConfig {
-    type Error = MySqlConfigError;
+    type Error = ConfigError;
 
-    fn try_from(raw: RawConfig) -> Result<Self, MySqlConfigError> {
+    fn try_from(raw: RawConfig) -> Result<Self, ConfigError> {
         let mut cfg = match raw.url {
             Some(url) => Self::from_url(&url)?,
             None => Self::default(),
@@ -276,45 +272,6 @@ impl TryFrom<RawConfig> for MySqlConfig {
         Ok(cfg)
     }
 }
-
-/// An invalid [`MySqlConfig`] setting. Its message never contains the
-/// password or the URL it came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MySqlConfigError {
-    field: &'static str,
-    message: String,
-}
-
-impl MySqlConfigError {
-    fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            field,
-            message: message.into(),
-        }
-    }
-
-    /// The setting at fault, as spelled in the configuration (`url`, `port`).
-    pub fn field(&self) -> &'static str {
-        self.field
-    }
-
-    /// What is wrong with it.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-}
-
-impl fmt::Display for MySqlConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid MySQL setting `{}`: {}",
-            self.field, self.message
-        )
-    }
-}
-
-impl StdError for MySqlConfigError {}
 
 #[cfg(test)]
 mod tests {

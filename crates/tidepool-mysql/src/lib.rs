@@ -12,9 +12,11 @@ mod config;
 mod manager;
 mod txn;
 
-pub use config::{MySqlConfig, MySqlConfigError};
+pub use config::MySqlConfig;
 pub use manager::MySqlManager;
 pub use mysql_async;
+/// The configuration errors of every tidepool backend (and of the pool).
+pub use tidepool::ConfigError;
 pub use txn::transaction;
 
 /// A pool of MySQL or MariaDB connections.

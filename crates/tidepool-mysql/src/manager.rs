@@ -7,7 +7,9 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{ChangeUserOpts, Conn, Opts};
 use tidepool::Manager;
 
-use crate::{MySqlConfig, MySqlConfigError};
+use tidepool::ConfigError;
+
+use crate::MySqlConfig;
 
 /// The [`Manager`] for MySQL and MariaDB: one `mysql_async` [`Conn`] per
 /// pooled connection (the driver's own pool is not used).
@@ -45,9 +47,9 @@ impl MySqlManager {
     /// A manager connecting as `config` says.
     ///
     /// # Errors
-    /// A [`MySqlConfigError`] when the configuration is invalid (see
+    /// A [`ConfigError`] when the configuration is invalid (see
     /// [`MySqlConfig::validate`]). Nothing is connected yet.
-    pub fn new(config: MySqlConfig) -> Result<Self, MySqlConfigError> {
+    pub fn new(config: MySqlConfig) -> Result<Self, ConfigError> {
         config.validate()?;
         let opts = config.opts();
         Ok(Self { config, opts })
@@ -58,7 +60,7 @@ impl MySqlManager {
     ///
     /// # Errors
     /// As [`MySqlConfig::from_url`].
-    pub fn from_url(url: &str) -> Result<Self, MySqlConfigError> {
+    pub fn from_url(url: &str) -> Result<Self, ConfigError> {
         Self::new(MySqlConfig::from_url(url)?)
     }
 

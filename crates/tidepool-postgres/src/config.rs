@@ -1,12 +1,14 @@
 //! [`PgConfig`]: where and how to connect, from a URL or from fields.
 //!
 //! # Implementation notes
-//! The URL parser is written here rather than delegated to
-//! `tokio_postgres::Config` so that it can promise two things: every error
-//! names the part of the URL at fault without quoting its value (a URL missing
-//! its `@` would otherwise put the password where the port should be, and an
-//! error quoting the "port" would print it), and an unknown query parameter is
-//! an error instead of being silently dropped.
+//! URLs are parsed by the driver (`tokio_postgres::Config`'s `FromStr`),
+//! whose errors name the option at fault without quoting its value. Four
+//! promises are kept before it runs, in a few lines of their own: the URL
+//! must be a `postgres://` one; the last `@` of the authority ends the user
+//! info, so a password may hold an unencoded `@` (the driver would stop at
+//! the first); a bad percent-escape in the user name or password is an
+//! error (the driver would keep it as text); and a query parameter this type
+//! cannot carry is an error naming it, instead of being dropped.
 
 use std::fmt;
 use std::str::FromStr;
@@ -14,6 +16,8 @@ use std::time::Duration;
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
+use tidepool::ConfigError;
+use tokio_postgres::config::Host;
 
 /// Whether the connection is encrypted with TLS.
 ///
@@ -63,7 +67,7 @@ impl SslMode {
 /// assert_eq!(cfg.port, 6432);
 /// assert_eq!(cfg.dbname.as_deref(), Some("orders"));
 /// assert!(!format!("{cfg:?}").contains("s3cret"));
-/// # Ok::<(), tidepool_postgres::PgConfigError>(())
+/// # Ok::<(), tidepool::ConfigError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -128,10 +132,10 @@ impl PgConfig {
     /// socket directory). Missing parts keep their [`Default`].
     ///
     /// # Errors
-    /// A [`PgConfigError`] naming the part that is wrong. It quotes no value
-    /// from the URL (only the name of an unknown query parameter), so it
-    /// never contains the password.
-    pub fn from_url(url: &str) -> Result<Self, PgConfigError> {
+    /// A [`ConfigError`] for the `url` setting naming the part that is
+    /// wrong. It quotes no value from the URL (only the name of an unknown
+    /// query parameter), so it never contains the password.
+    pub fn from_url(url: &str) -> Result<Self, ConfigError> {
         parse_url(url)
     }
 
@@ -159,174 +163,128 @@ impl PgConfig {
 }
 
 impl FromStr for PgConfig {
-    type Err = PgConfigError;
+    type Err = ConfigError;
 
     fn from_str(url: &str) -> Result<Self, Self::Err> {
         parse_url(url)
     }
 }
 
-/// A PostgreSQL URL that could not be parsed. Its message names the part at
-/// fault and quotes no value from the URL, so it is safe to log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PgConfigError {
-    message: String,
+/// The query parameters a [`PgConfig`] can carry.
+const PARAMETERS: [&str; 4] = ["application_name", "connect_timeout", "sslmode", "host"];
+
+fn url_error(message: impl std::fmt::Display) -> ConfigError {
+    ConfigError::new("url", format!("invalid PostgreSQL URL: {message}"))
 }
 
-impl PgConfigError {
-    fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-        }
-    }
-
-    /// What is wrong, without the error's prefix.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-}
-
-impl fmt::Display for PgConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid PostgreSQL URL: {}", self.message)
-    }
-}
-
-impl std::error::Error for PgConfigError {}
-
-fn parse_url(url: &str) -> Result<PgConfig, PgConfigError> {
-    let rest = url
-        .strip_prefix("postgres://")
-        .or_else(|| url.strip_prefix("postgresql://"))
-        .ok_or_else(|| PgConfigError::new("it must start with postgres:// or postgresql://"))?;
-    let (rest, query) = match rest.split_once('?') {
-        Some((rest, query)) => (rest, Some(query)),
-        None => (rest, None),
-    };
-    let (authority, path) = match rest.split_once('/') {
-        Some((authority, path)) => (authority, Some(path)),
-        None => (rest, None),
-    };
-    let mut cfg = PgConfig::default();
-
-    // The last `@` ends the user info, so an unencoded `@` in a password
-    // still parses.
-    let host_port = match authority.rsplit_once('@') {
+fn parse_url(url: &str) -> Result<PgConfig, ConfigError> {
+    let (scheme, rest) = ["postgres://", "postgresql://"]
+        .iter()
+        .find_map(|p| url.strip_prefix(p).map(|rest| (*p, rest)))
+        .ok_or_else(|| url_error("it must start with postgres:// or postgresql://"))?;
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let normalized = match authority.rsplit_once('@') {
         Some((userinfo, host_port)) => {
-            let (user, password) = match userinfo.split_once(':') {
-                Some((user, password)) => (user, Some(password)),
-                None => (userinfo, None),
-            };
-            if !user.is_empty() {
-                cfg.user = decode(user, "user name")?;
-            }
-            if let Some(password) = password {
-                cfg.password = Some(decode(password, "password")?);
-            }
-            host_port
+            let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+            check_escapes(user, "user name")?;
+            check_escapes(password, "password")?;
+            format!(
+                "{scheme}{}@{host_port}{}",
+                userinfo.replace('@', "%40"),
+                tail.replace('@', "%40")
+            )
         }
-        None => authority,
+        None => format!("{scheme}{authority}{}", tail.replace('@', "%40")),
     };
-    let (host, port) = split_host_port(host_port)?;
-    if !host.is_empty() {
-        cfg.host = decode(host, "host")?;
-    }
-    if let Some(port) = port {
-        cfg.port = parse_port(port)?;
-    }
-    if let Some(path) = path.filter(|p| !p.is_empty()) {
-        cfg.dbname = Some(decode(path, "database name")?);
-    }
-    for pair in query.into_iter().flat_map(|q| q.split('&')) {
-        if pair.is_empty() {
-            continue;
-        }
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let key = decode(key, "query parameter name")?;
-        match key.as_str() {
-            "application_name" => {
-                cfg.application_name = Some(decode(value, "application_name")?);
+    if let Some((_, query)) = tail.split_once('?') {
+        for key in query.split('&').filter(|p| !p.is_empty()) {
+            let key = key.split_once('=').map_or(key, |(k, _)| k);
+            if PARAMETERS.contains(&key) {
+                continue;
             }
-            "connect_timeout" => {
-                let secs: u64 = decode(value, "connect_timeout")?.parse().map_err(|_| {
-                    PgConfigError::new("connect_timeout must be a whole number of seconds")
-                })?;
-                // libpq reads 0 (like no value) as "wait forever".
-                cfg.connect_timeout = (secs > 0).then(|| Duration::from_secs(secs));
-            }
-            "sslmode" => {
-                cfg.ssl_mode = match decode(value, "sslmode")?.as_str() {
-                    "disable" => SslMode::Disable,
-                    "prefer" => SslMode::Prefer,
-                    "require" => SslMode::Require,
-                    _ => {
-                        return Err(PgConfigError::new(
-                            "sslmode must be one of disable, prefer, require",
-                        ));
-                    }
-                };
-            }
-            "host" => cfg.host = decode(value, "host")?,
-            _ if key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
-                return Err(PgConfigError::new(format!(
-                    "unknown parameter `{key}` (supported: application_name, connect_timeout, sslmode, host)"
-                )));
-            }
-            _ => return Err(PgConfigError::new("unknown query parameter")),
+            return Err(
+                if key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    url_error(format_args!(
+                        "unknown parameter `{key}` (supported: {})",
+                        PARAMETERS.join(", ")
+                    ))
+                } else {
+                    url_error("unknown query parameter")
+                },
+            );
         }
     }
-    Ok(cfg)
+    let driver: tokio_postgres::Config =
+        normalized.parse().map_err(|e: tokio_postgres::Error| {
+            let mut text = e.to_string();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                text = format!("{text}: {c}");
+                cause = c.source();
+            }
+            url_error(text)
+        })?;
+    from_driver(&driver)
 }
 
-/// Splits `host[:port]`, with an IPv6 host in brackets.
-fn split_host_port(s: &str) -> Result<(&str, Option<&str>), PgConfigError> {
-    if let Some(bracketed) = s.strip_prefix('[') {
-        let (host, after) = bracketed
-            .split_once(']')
-            .ok_or_else(|| PgConfigError::new("an IPv6 host misses its closing `]`"))?;
-        return match after {
-            "" => Ok((host, None)),
-            _ => match after.strip_prefix(':') {
-                Some(port) => Ok((host, Some(port))),
-                None => Err(PgConfigError::new("unexpected text after the IPv6 host")),
-            },
-        };
-    }
-    Ok(match s.rsplit_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (s, None),
-    })
-}
-
-fn parse_port(port: &str) -> Result<u16, PgConfigError> {
-    // Deliberately not quoted: a URL missing its `@` puts the password here.
-    port.parse()
-        .ok()
-        .filter(|p| *p != 0)
-        .ok_or_else(|| PgConfigError::new("the port is not a number from 1 to 65535"))
-}
-
-/// Percent-decodes one URL component; `what` names it in errors.
-fn decode(s: &str, what: &str) -> Result<String, PgConfigError> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes
+/// Fails on a `%` not followed by two hex digits.
+fn check_escapes(part: &str, what: &str) -> Result<(), ConfigError> {
+    let bytes = part.as_bytes();
+    let bad = bytes.iter().enumerate().any(|(i, b)| {
+        *b == b'%'
+            && !bytes
                 .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| PgConfigError::new(format!("bad percent-encoding in the {what}")))?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    if bad {
+        return Err(url_error(format_args!(
+            "bad percent-encoding in the {what}"
+        )));
     }
-    String::from_utf8(out)
-        .map_err(|_| PgConfigError::new(format!("the {what} is not valid UTF-8 once decoded")))
+    Ok(())
+}
+
+/// The settings of a parsed URL; what keeps its default is missing there.
+fn from_driver(driver: &tokio_postgres::Config) -> Result<PgConfig, ConfigError> {
+    let mut cfg = PgConfig::default();
+    match driver.get_hosts() {
+        [] => {}
+        [Host::Tcp(host)] if host.is_empty() => {}
+        [Host::Tcp(host)] => cfg.host.clone_from(host),
+        #[cfg(unix)]
+        [Host::Unix(path)] => {
+            cfg.host = path
+                .to_str()
+                .ok_or_else(|| url_error("the host is not valid UTF-8"))?
+                .to_owned();
+        }
+        _ => return Err(url_error("give one host (several are not supported)")),
+    }
+    match driver.get_ports() {
+        [] => {}
+        [0] => return Err(url_error("the port is not a number from 1 to 65535")),
+        [port] => cfg.port = *port,
+        _ => return Err(url_error("give one port (several are not supported)")),
+    }
+    if let Some(user) = driver.get_user().filter(|u| !u.is_empty()) {
+        user.clone_into(&mut cfg.user);
+    }
+    if let Some(password) = driver.get_password() {
+        let password = std::str::from_utf8(password)
+            .map_err(|_| url_error("the password is not valid UTF-8 once decoded"))?;
+        cfg.password = Some(password.to_owned());
+    }
+    cfg.dbname = driver.get_dbname().map(str::to_owned);
+    cfg.application_name = driver.get_application_name().map(str::to_owned);
+    cfg.connect_timeout = driver.get_connect_timeout().copied();
+    cfg.ssl_mode = match driver.get_ssl_mode() {
+        tokio_postgres::config::SslMode::Disable => SslMode::Disable,
+        tokio_postgres::config::SslMode::Prefer => SslMode::Prefer,
+        tokio_postgres::config::SslMode::Require => SslMode::Require,
+        _ => return Err(url_error("sslmode must be one of disable, prefer, require")),
+    };
+    Ok(cfg)
 }
 
 /// The table form of [`PgConfig`], for serde.
@@ -470,6 +428,22 @@ mod tests {
         let err = "mysql://u:hunter2@h".parse::<PgConfig>().unwrap_err();
         assert!(err.to_string().contains("postgres://"), "{err}");
         assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn an_at_sign_after_the_host_is_data() {
+        let cfg: PgConfig = "postgres://h/db?application_name=a%40b".parse().unwrap();
+        assert_eq!(cfg.application_name.as_deref(), Some("a@b"));
+        let cfg: PgConfig = "postgres://h/db?application_name=a@b".parse().unwrap();
+        assert_eq!((cfg.host.as_str(), cfg.user.as_str()), ("h", "postgres"));
+        assert_eq!(cfg.application_name.as_deref(), Some("a@b"));
+    }
+
+    #[test]
+    fn several_hosts_are_refused_by_name() {
+        let err = "postgres://a,b/db".parse::<PgConfig>().unwrap_err();
+        assert_eq!(err.field(), "url");
+        assert!(err.to_string().contains("one host"), "{err}");
     }
 
     #[test]

@@ -15,11 +15,14 @@ mod error;
 mod manager;
 mod transaction;
 
-pub use config::{PgConfig, PgConfigError, SslMode};
+pub use config::{PgConfig, SslMode};
 pub use connection::{DEFAULT_STATEMENT_CACHE_CAPACITY, PgConnection};
 pub use error::PgError;
 pub use manager::{CLEAN_SQL, PgManager, RecyclePolicy};
 pub use transaction::transaction;
+
+/// The configuration errors of every tidepool backend (and of the pool).
+pub use tidepool::ConfigError;
 
 /// The driver, re-exported so callers use the same version as this crate.
 pub use tokio_postgres;

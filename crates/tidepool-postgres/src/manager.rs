@@ -10,7 +10,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::connection::{DEFAULT_STATEMENT_CACHE_CAPACITY, PgConnection};
-use crate::{PgConfig, PgConfigError, PgError};
+use crate::{PgConfig, PgError};
 
 /// The statements [`RecyclePolicy::Clean`] runs on a returned connection:
 /// everything `DISCARD ALL` does except `DEALLOCATE ALL` and `DISCARD PLANS`,
@@ -116,7 +116,7 @@ impl PgManager {
     ///
     /// # Errors
     /// When the URL does not parse; the error never contains the password.
-    pub fn from_url(url: &str) -> Result<Self, PgConfigError> {
+    pub fn from_url(url: &str) -> Result<Self, tidepool::ConfigError> {
         Ok(Self::new(PgConfig::from_url(url)?))
     }
 

@@ -1,11 +1,10 @@
 //! [`SqliteConfig`]: which database, and the pragmas every connection gets.
 
-use std::error::Error as StdError;
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tidepool::ConfigError;
 
 /// Which database the pool opens, and how each connection is set up.
 ///
@@ -74,25 +73,25 @@ impl SqliteConfig {
     /// Checks the settings that can be checked without opening anything.
     ///
     /// # Errors
-    /// A [`SqliteConfigError`] naming the first invalid setting.
-    pub fn validate(&self) -> Result<(), SqliteConfigError> {
+    /// A [`ConfigError`] naming the first invalid setting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         match &self.database {
             Database::File(path) if path.as_os_str().is_empty() => {
-                return Err(SqliteConfigError::new("path", "must not be empty"));
+                return Err(ConfigError::new("path", "must not be empty"));
             }
             Database::Memory(name) if name.is_empty() => {
-                return Err(SqliteConfigError::new("memory", "must not be empty"));
+                return Err(ConfigError::new("memory", "must not be empty"));
             }
             _ => {}
         }
         if self.pragmas.busy_timeout.as_millis() > i32::MAX as u128 {
-            return Err(SqliteConfigError::new(
+            return Err(ConfigError::new(
                 "pragmas.busy_timeout",
                 "must be under 24 days",
             ));
         }
         if self.pragmas.mmap_size > i64::MAX as u64 {
-            return Err(SqliteConfigError::new(
+            return Err(ConfigError::new(
                 "pragmas.mmap_size",
                 "must fit in a signed 64-bit integer",
             ));
@@ -281,20 +280,20 @@ fn is_default_open(mode: &OpenMode) -> bool {
 }
 
 impl TryFrom<RawConfig> for SqliteConfig {
-    type Error = SqliteConfigError;
+    type Error = ConfigError;
 
-    fn try_from(raw: RawConfig) -> Result<Self, SqliteConfigError> {
+    fn try_from(raw: RawConfig) -> Result<Self, ConfigError> {
         let database = match (raw.path, raw.memory) {
             (Some(path), None) => Database::File(path),
             (None, Some(name)) => Database::Memory(name),
             (Some(_), Some(_)) => {
-                return Err(SqliteConfigError::new(
+                return Err(ConfigError::new(
                     "path",
                     "set either `path` or `memory`, not both",
                 ));
             }
             (None, None) => {
-                return Err(SqliteConfigError::new(
+                return Err(ConfigError::new(
                     "path",
                     "set `path` (a database file) or `memory` (a shared in-memory database)",
                 ));
@@ -324,42 +323,3 @@ impl From<SqliteConfig> for RawConfig {
         }
     }
 }
-
-/// An invalid [`SqliteConfig`] setting.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SqliteConfigError {
-    field: &'static str,
-    message: String,
-}
-
-impl SqliteConfigError {
-    fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            field,
-            message: message.into(),
-        }
-    }
-
-    /// The setting at fault, as spelled in the configuration (`path`,
-    /// `pragmas.busy_timeout`).
-    pub fn field(&self) -> &'static str {
-        self.field
-    }
-
-    /// What is wrong with it.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-}
-
-impl fmt::Display for SqliteConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid SQLite setting `{}`: {}",
-            self.field, self.message
-        )
-    }
-}
-
-impl StdError for SqliteConfigError {}

@@ -16,12 +16,13 @@ mod manager;
 mod txn;
 
 pub use config::{
-    Database, JournalMode, OpenMode, Pragmas, SqliteConfig, SqliteConfigError, Synchronous,
-    TempStore,
+    Database, JournalMode, OpenMode, Pragmas, SqliteConfig, Synchronous, TempStore,
 };
 pub use connection::{InteractError, SqliteConnection};
 pub use manager::{SqliteError, SqliteManager};
 pub use rusqlite;
+/// The configuration errors of every tidepool backend (and of the pool).
+pub use tidepool::ConfigError;
 pub use txn::{transaction, transaction_with};
 
 /// A pool of SQLite connections.

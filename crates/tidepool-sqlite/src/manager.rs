@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::{Connection, OpenFlags};
-use tidepool::Manager;
+use tidepool::{ConfigError, Manager};
 
+use crate::SqliteConfig;
 use crate::config::{Database, OpenMode, Pragmas};
 use crate::connection::{InteractError, SqliteConnection, State};
-use crate::{SqliteConfig, SqliteConfigError};
 
 /// The [`Manager`] for SQLite: opens rusqlite connections and applies the
 /// configured pragmas, all on tokio's blocking threads.
@@ -49,9 +49,9 @@ impl SqliteManager {
     /// A manager for `config`. Nothing is opened yet.
     ///
     /// # Errors
-    /// A [`SqliteConfigError`] when the configuration is invalid (see
+    /// A [`ConfigError`] when the configuration is invalid (see
     /// [`SqliteConfig::validate`]).
-    pub fn new(config: SqliteConfig) -> Result<Self, SqliteConfigError> {
+    pub fn new(config: SqliteConfig) -> Result<Self, ConfigError> {
         config.validate()?;
         let target = match &config.database {
             Database::File(path) => Target::File(path.clone()),

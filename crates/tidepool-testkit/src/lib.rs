@@ -6,6 +6,10 @@
 //! with a printed reason or — when `TIDEPOOL_REQUIRE_SERVICES=1`, as in CI —
 //! fails it.
 
+mod optional;
+
+pub use optional::real_server;
+
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
