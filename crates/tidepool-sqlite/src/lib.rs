@@ -15,9 +15,7 @@ mod connection;
 mod manager;
 mod txn;
 
-pub use config::{
-    Database, JournalMode, OpenMode, Pragmas, SqliteConfig, Synchronous, TempStore,
-};
+pub use config::{Database, JournalMode, OpenMode, Pragmas, SqliteConfig, Synchronous, TempStore};
 pub use connection::{InteractError, SqliteConnection};
 pub use manager::{SqliteError, SqliteManager};
 pub use rusqlite;

@@ -71,6 +71,30 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// A get in a task of its own, as a service's request would run it: a hook
+/// that panics on the get path (`has_broken` before checkout) ends that task,
+/// not the test.
+async fn get_in_task(pool: &Pool<Fake>, try_only: bool) -> Option<Pooled<'static, Fake>> {
+    let pool = pool.clone();
+    let task = tokio::spawn(async move {
+        if try_only {
+            pool.try_get().await.ok().map(Pooled::into_owned)
+        } else {
+            pool.get_timeout(Duration::from_millis(5))
+                .await
+                .ok()
+                .map(Pooled::into_owned)
+        }
+    });
+    match task.await {
+        Ok(conn) => conn,
+        Err(e) => {
+            assert!(e.is_panic(), "{e}");
+            None
+        }
+    }
+}
+
 fn take<'p>(held: &mut Vec<Pooled<'p, Fake>>, i: usize) -> Option<Pooled<'p, Fake>> {
     (!held.is_empty()).then(|| held.swap_remove(i % held.len()))
 }
@@ -111,21 +135,13 @@ async fn run(ops: Vec<Op>) {
     let fake = Fake::new();
     let knobs = fake.knobs();
     let pool: Pool<Fake> = pool_with(fake, cfg);
-    let mut held: Vec<Pooled<'_, Fake>> = Vec::new();
+    let mut held: Vec<Pooled<'static, Fake>> = Vec::new();
     let mut tasks = Vec::new();
     let mut peak_max = 3;
     for op in ops {
         match op {
-            Op::Get => {
-                if let Ok(c) = pool.get_timeout(Duration::from_millis(5)).await {
-                    held.push(c);
-                }
-            }
-            Op::TryGet => {
-                if let Ok(c) = pool.try_get().await {
-                    held.push(c);
-                }
-            }
+            Op::Get => held.extend(get_in_task(&pool, false).await),
+            Op::TryGet => held.extend(get_in_task(&pool, true).await),
             Op::Return(i) => drop(take(&mut held, i)),
             Op::Detach(i) => drop(take(&mut held, i).map(Pooled::detach)),
             Op::BrokenReturn(i) => {
@@ -171,7 +187,9 @@ async fn run(ops: Vec<Op>) {
     }
     drop(held);
     for t in tasks {
-        t.await.unwrap();
+        if let Err(e) = t.await {
+            assert!(e.is_panic(), "{e}");
+        }
     }
     // The faults clear; background work (resets, pings, retries) settles.
     knobs.set_fail_all(false);
