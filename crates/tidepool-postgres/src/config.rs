@@ -197,8 +197,10 @@ fn parse_url(url: &str) -> Result<PgConfig, ConfigError> {
         }
         None => format!("{scheme}{authority}{}", tail.replace('@', "%40")),
     };
+    let mut host_in_query = false;
     if let Some((_, query)) = tail.split_once('?') {
         for key in query.split('&').filter(|p| !p.is_empty()) {
+            host_in_query |= key.starts_with("host=");
             let key = key.split_once('=').map_or(key, |(k, _)| k);
             if PARAMETERS.contains(&key) {
                 continue;
@@ -225,7 +227,7 @@ fn parse_url(url: &str) -> Result<PgConfig, ConfigError> {
             }
             url_error(text)
         })?;
-    from_driver(&driver)
+    from_driver(&driver, host_in_query)
 }
 
 /// Fails on a `%` not followed by two hex digits.
@@ -246,9 +248,19 @@ fn check_escapes(part: &str, what: &str) -> Result<(), ConfigError> {
 }
 
 /// The settings of a parsed URL; what keeps its default is missing there.
-fn from_driver(driver: &tokio_postgres::Config) -> Result<PgConfig, ConfigError> {
+/// A `host` query parameter overrides the URL's host, as in libpq, where a
+/// later setting wins.
+fn from_driver(
+    driver: &tokio_postgres::Config,
+    host_in_query: bool,
+) -> Result<PgConfig, ConfigError> {
     let mut cfg = PgConfig::default();
-    match driver.get_hosts() {
+    let hosts = driver.get_hosts();
+    let hosts = match hosts {
+        [.., last] if host_in_query => std::slice::from_ref(last),
+        _ => hosts,
+    };
+    match hosts {
         [] => {}
         [Host::Tcp(host)] if host.is_empty() => {}
         [Host::Tcp(host)] => cfg.host.clone_from(host),
@@ -397,6 +409,15 @@ mod tests {
             .unwrap();
         assert_eq!(cfg.host, "/var/run/postgresql");
         assert_eq!(cfg.password, None);
+    }
+
+    #[test]
+    fn a_host_in_the_query_overrides_the_urls_host() {
+        let cfg: PgConfig = "postgres://u@db.internal:5433/db?host=/var/run/postgresql"
+            .parse()
+            .unwrap();
+        assert_eq!((cfg.host.as_str(), cfg.port), ("/var/run/postgresql", 5433));
+        assert!("postgres://u@h1,h2/db".parse::<PgConfig>().is_err());
     }
 
     #[test]

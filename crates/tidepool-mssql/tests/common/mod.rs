@@ -296,7 +296,8 @@ pub async fn scalar(conn: &mut MssqlPooled<'_>, sql: &str) -> Option<i32> {
 /// background resets have finished.
 pub async fn settled(pool: &MssqlPool) {
     for _ in 0..1000 {
-        if pool.gauges().in_use == 0 {
+        let g = pool.gauges();
+        if g.in_use == 0 && g.checking == 0 {
             return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
