@@ -1,5 +1,7 @@
 //! Health classification and sizing advice, derived from [`Stats`].
 
+use std::time::Duration;
+
 use serde::Serialize;
 
 use crate::config::HealthConfig;
@@ -166,23 +168,37 @@ pub enum SizingVerdict {
     Oversized,
 }
 
-/// Little's law: connections in use on average = arrival rate × mean hold.
+/// How many connections the recent load needs, from two views that must
+/// both be served: Little's law (connections in use on average = arrival
+/// rate × mean hold, over the span in which gets arrived) and the peak
+/// (the most connections checked out plus callers waiting at one moment).
+/// A burst of five simultaneous requests has a tiny mean and a peak of
+/// five; a long steady load has both near its mean.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct SizingEstimate {
-    /// Gets per second over the window.
+    /// Gets per second while gets arrived in the window.
     pub arrival_rate: f64,
     /// Mean hold time over the window, in milliseconds.
     pub mean_hold_ms: f64,
     /// arrival rate × mean hold.
     pub connections_needed: f64,
-    /// Headroom applied.
+    /// The most connections checked out at once in the window.
+    pub peak_in_use: usize,
+    /// The most callers waiting at once in the window.
+    pub peak_waiting: usize,
+    /// The most connections in use plus callers waiting at one moment.
+    pub peak_demand: usize,
+    /// Headroom applied to the mean.
     pub headroom: f64,
-    /// ⌈needed × headroom⌉ (at least 1).
+    /// The larger of ⌈needed × headroom⌉ and the peak demand, at least 1;
+    /// raised above the configured size when the pool ran near full on
+    /// average or opened overflow connections. Every recommendation about
+    /// `max_size` in the same answer uses this number.
     pub recommended_max_size: usize,
     /// The configured `max_size`.
     pub configured_max_size: usize,
-    /// The comparison.
+    /// The comparison of the two.
     pub verdict: SizingVerdict,
 }
 
@@ -206,9 +222,44 @@ impl Advice {
         let c = &stats.counters;
         let d = &stats.derived;
         let needed = d.arrival_rate * d.mean_hold.as_secs_f64();
-        let recommended = ((needed * cfg.sizing_headroom).ceil() as usize).max(1);
-        let window_gets = (d.arrival_rate * d.window.as_secs_f64()).round() as u64;
-        let verdict = if window_gets == 0 {
+        let window_gets =
+            (d.arrival_rate * d.active.max(Duration::from_secs(1)).as_secs_f64()).round() as u64;
+        let from_mean = ((needed * cfg.sizing_headroom).ceil() as usize).max(1);
+        let peak_demand = d.peak_demand;
+        let mut recommended = from_mean.max(peak_demand).max(1);
+        let mut why = Vec::new();
+        if peak_demand > from_mean {
+            why.push(format!(
+                "at its peak the load asked for {peak_demand} connection(s) at once (in use plus waiting)"
+            ));
+        } else {
+            why.push(format!(
+                "Little's law needs {needed:.1} ({:.1}/s × {:.1} ms, +{:.0}% headroom)",
+                d.arrival_rate,
+                d.mean_hold.as_secs_f64() * 1000.0,
+                (cfg.sizing_headroom - 1.0) * 100.0
+            ));
+        }
+        let sustained = d.mean_in_use / g.max_size as f64;
+        if window_gets >= MIN_SAMPLE && sustained >= cfg.degraded_utilization {
+            recommended = recommended.max(g.max_size + 1);
+            why.push(format!(
+                "mean utilization was {:.0}% while gets arrived",
+                sustained * 100.0
+            ));
+        }
+        if g.max_overflow > 0
+            && d.recent_overflow > 0
+            && d.recent_overflow * 10 >= window_gets.clamp(1, 50)
+        {
+            let extra = g.max_overflow.min(d.recent_overflow as usize).max(1);
+            recommended = recommended.max(g.max_size + extra);
+            why.push(format!(
+                "{} overflow connection(s) were opened",
+                d.recent_overflow
+            ));
+        }
+        let verdict = if window_gets == 0 && peak_demand == 0 {
             SizingVerdict::InsufficientData
         } else if recommended > g.max_size {
             SizingVerdict::Undersized
@@ -221,6 +272,9 @@ impl Advice {
             arrival_rate: d.arrival_rate,
             mean_hold_ms: d.mean_hold.as_secs_f64() * 1000.0,
             connections_needed: needed,
+            peak_in_use: d.peak_in_use,
+            peak_waiting: d.peak_waiting,
+            peak_demand,
             headroom: cfg.sizing_headroom,
             recommended_max_size: recommended,
             configured_max_size: g.max_size,
@@ -239,46 +293,16 @@ impl Advice {
                 suggested: None,
             });
         }
-        let sustained = d.mean_in_use / g.max_size as f64;
-        if window_gets >= MIN_SAMPLE && sustained >= cfg.degraded_utilization {
+        if verdict == SizingVerdict::Undersized {
             out.push(Recommendation {
                 kind: AdviceKind::RaiseMaxSize,
                 message: format!(
-                    "mean utilization {:.0}% over the last {:.1}s: raise max_size from {} to {}",
-                    sustained * 100.0,
+                    "in the last {:.1}s {}: raise max_size from {} to {recommended}",
                     d.window.as_secs_f64(),
-                    g.max_size,
-                    recommended.max(g.max_size + 1)
-                ),
-                suggested: Some(recommended.max(g.max_size + 1)),
-            });
-        } else if verdict == SizingVerdict::Undersized {
-            out.push(Recommendation {
-                kind: AdviceKind::RaiseMaxSize,
-                message: format!(
-                    "Little's law needs {needed:.1} connections ({:.1}/s × {:.1} ms); with {:.0}% headroom raise max_size from {} to {recommended}",
-                    d.arrival_rate,
-                    sizing.mean_hold_ms,
-                    (cfg.sizing_headroom - 1.0) * 100.0,
+                    why.join("; "),
                     g.max_size
                 ),
                 suggested: Some(recommended),
-            });
-        }
-        if g.max_overflow > 0
-            && d.recent_overflow > 0
-            && d.recent_overflow * 10 >= window_gets.clamp(1, 50)
-        {
-            out.push(Recommendation {
-                kind: AdviceKind::RaiseMaxSize,
-                message: format!(
-                    "{} overflow connections opened in the last {:.1}s: the pool is often full; raise max_size from {} to {}",
-                    d.recent_overflow,
-                    d.window.as_secs_f64(),
-                    g.max_size,
-                    g.max_size + g.max_overflow.min(d.recent_overflow as usize).max(1)
-                ),
-                suggested: Some(g.max_size + g.max_overflow.min(d.recent_overflow as usize).max(1)),
             });
         }
         if let Some(hit) = d.hit_ratio {
@@ -302,7 +326,9 @@ impl Advice {
             out.push(Recommendation {
                 kind: AdviceKind::LowerMaxSize,
                 message: format!(
-                    "Little's law needs {needed:.1} connections: max_size {} could be {recommended}",
+                    "in the last {:.1}s {}: max_size {} could be {recommended}",
+                    d.window.as_secs_f64(),
+                    why.join("; "),
                     g.max_size
                 ),
                 suggested: Some(recommended),

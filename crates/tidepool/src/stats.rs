@@ -239,14 +239,25 @@ pub struct Derived {
     pub hit_ratio: Option<f64>,
     /// Reuses per created connection; `None` before any connection.
     pub reuse_ratio: Option<f64>,
-    /// Gets per second over the recent window.
+    /// Gets per second over the part of the recent window in which gets
+    /// arrived (from the first to the last get in it, at least 1 s): a
+    /// burst is measured over the burst, not over the idle time around it.
     pub arrival_rate: f64,
     /// Mean time a connection was held, over the recent window.
     #[serde(serialize_with = "ms")]
     pub mean_hold: Duration,
-    /// Mean connections in use over the recent window (total hold time /
-    /// window), i.e. the load Little's law sees.
+    /// Mean connections in use while gets arrived in the recent window
+    /// (total hold time / that span), i.e. the load Little's law sees.
     pub mean_in_use: f64,
+    /// The most connections checked out at once in the recent window (its
+    /// high-water mark), counting those parked for reuse by the thread that
+    /// last returned them, which it may take back at any moment.
+    pub peak_in_use: usize,
+    /// The most callers waiting at once in the recent window.
+    pub peak_waiting: usize,
+    /// The most connections in use plus callers waiting at one moment in
+    /// the recent window: the concurrency the load asked for at its peak.
+    pub peak_demand: usize,
     /// Failed connects and timeouts in the recent window.
     pub recent_errors: u64,
     /// Gets that had to queue in the recent window.
@@ -256,6 +267,9 @@ pub struct Derived {
     /// How much history the window holds (up to `stats_window`).
     #[serde(serialize_with = "ms")]
     pub window: Duration,
+    /// The span of the window in which gets arrived (first to last get).
+    #[serde(serialize_with = "ms")]
+    pub active: Duration,
     /// Time since the last get.
     #[serde(serialize_with = "ms")]
     pub idle_for: Duration,
@@ -306,16 +320,33 @@ struct Slot {
     hold_ns: u128,
     errors: u64,
     overflow: u64,
+    /// The first and last get in the slot (valid when `gets > 0`).
+    first_get: Stamp,
+    last_get: Stamp,
+    peak_in_use: usize,
+    peak_waiting: usize,
+    peak_demand: usize,
 }
 
 impl Slot {
     fn add(&mut self, other: &Slot) {
+        if other.gets > 0 {
+            self.first_get = if self.gets > 0 {
+                self.first_get.min(other.first_get)
+            } else {
+                other.first_get
+            };
+            self.last_get = self.last_get.max(other.last_get);
+        }
         self.gets += other.gets;
         self.waits += other.waits;
         self.returns += other.returns;
         self.hold_ns += other.hold_ns;
         self.errors += other.errors;
         self.overflow += other.overflow;
+        self.peak_in_use = self.peak_in_use.max(other.peak_in_use);
+        self.peak_waiting = self.peak_waiting.max(other.peak_waiting);
+        self.peak_demand = self.peak_demand.max(other.peak_demand);
     }
 }
 
@@ -378,8 +409,21 @@ impl Window {
     #[inline]
     pub(crate) fn get(&mut self, now: Stamp, waited: bool) {
         let s = self.slot(now);
+        if s.gets == 0 {
+            s.first_get = now;
+        }
+        s.last_get = now;
         s.gets += 1;
         s.waits += u64::from(waited);
+    }
+
+    /// Records how many connections are checked out and how many callers
+    /// wait right now, for the window's high-water marks.
+    pub(crate) fn load(&mut self, now: Stamp, in_use: usize, waiting: usize) {
+        let s = self.slot(now);
+        s.peak_in_use = s.peak_in_use.max(in_use);
+        s.peak_waiting = s.peak_waiting.max(waiting);
+        s.peak_demand = s.peak_demand.max(in_use + waiting);
     }
 
     /// A return after a hold of `held_ns` nanoseconds.
@@ -422,12 +466,19 @@ impl Window {
         }
         let full = Duration::from_nanos((self.slot_ns * SLOTS as u128) as u64);
         let span = now.saturating_duration_since(self.epoch).min(full);
-        let secs = span.as_secs_f64();
         d.window = span;
         d.recent_errors = total.errors;
         d.recent_waits = total.waits;
         d.recent_overflow = total.overflow;
-        if secs > 0.0 {
+        d.peak_in_use = total.peak_in_use;
+        d.peak_waiting = total.peak_waiting;
+        d.peak_demand = total.peak_demand;
+        if total.gets > 0 {
+            d.active = total.last_get.saturating_duration_since(total.first_get);
+            // Rates over the span in which gets arrived, never over less
+            // than a second (nor more than the window).
+            let second = Duration::from_secs(1);
+            let secs = d.active.max(second).min(span.max(second)).as_secs_f64();
             d.arrival_rate = total.gets as f64 / secs;
             d.mean_in_use = total.hold_ns as f64 / 1e9 / secs;
         }
@@ -452,7 +503,8 @@ mod tests {
         w.derive(t0 + Duration::from_secs(30), &mut d);
         assert_eq!(d.recent_errors, 1);
         assert_eq!(d.mean_hold, Duration::from_secs(2));
-        assert!((d.arrival_rate - 1.0 / 30.0).abs() < 1e-9);
+        // One get: its rate is measured over no less than a second.
+        assert!((d.arrival_rate - 1.0).abs() < 1e-9);
         let mut d = Derived::default();
         w.derive(t0 + Duration::from_secs(200), &mut d);
         assert_eq!(d.recent_errors, 0);
@@ -476,13 +528,31 @@ mod tests {
         pool.get(at(5), false);
         shard.get(at(15), false);
         shard.drain_into(&mut pool, at(6));
+        // Two gets, 10 s apart: 2 over the 10 s in which gets arrived.
         let rate = arrival_rate(&mut pool, at(19));
-        assert!((rate - 2.0 / 19.0).abs() < 1e-9, "{rate}");
+        assert!((rate - 2.0 / 10.0).abs() < 1e-9, "{rate}");
         // Each leaves the window when its own slot does: the pool's at
         // 60 s, the shard's at 70 s.
         let rate = arrival_rate(&mut pool, at(65));
-        assert!((rate - 1.0 / 60.0).abs() < 1e-9, "{rate}");
+        assert!((rate - 1.0).abs() < 1e-9, "{rate}");
         assert_eq!(arrival_rate(&mut pool, at(75)), 0.0);
+    }
+
+    #[test]
+    fn a_burst_is_measured_over_the_burst_with_its_peaks() {
+        let t0 = Stamp::ZERO;
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut w = Window::new(t0, Duration::from_secs(60));
+        // 15 s of load at 28.8 gets/s, 23 s into a 38 s window.
+        for k in 0..432 {
+            w.get(at(23_000 + k * 15_000 / 432), false);
+        }
+        w.load(at(30_000), 4, 3);
+        w.load(at(31_000), 2, 5);
+        let mut d = Derived::default();
+        w.derive(at(38_000), &mut d);
+        assert!((d.arrival_rate - 28.8).abs() < 0.2, "{}", d.arrival_rate);
+        assert_eq!((d.peak_in_use, d.peak_waiting, d.peak_demand), (4, 5, 7));
     }
 
     #[test]

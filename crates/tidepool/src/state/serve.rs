@@ -91,6 +91,7 @@ impl<C, E> State<C, E> {
                     .record(now.saturating_duration_since(ask.started));
             }
             self.mark_checked_out(&mut conn);
+            self.note_load(now);
             if let Some(leaks) = self.leaks.as_mut() {
                 leaks.track(conn.id, caller(), now);
             }
@@ -103,6 +104,12 @@ impl<C, E> State<C, E> {
             self.plan_creates(now);
         }
         Checkout::Queue
+    }
+
+    /// Records the load now, for the window's high-water marks.
+    pub(super) fn note_load(&mut self, now: Stamp) {
+        self.window
+            .load(now, self.counts.in_use, self.waiters.len());
     }
 
     /// Counts a `try_get` that found nothing.
@@ -134,6 +141,7 @@ impl<C, E> State<C, E> {
         } else {
             self.waiters.push_back(waiter)
         };
+        self.note_load(ask.now);
         // From now on every return must pass the queue; what is parked
         // goes to it first.
         self.shut_stash();
@@ -223,6 +231,7 @@ impl<C, E> State<C, E> {
                 self.hist
                     .acquire
                     .record(now.saturating_duration_since(w.started));
+                self.note_load(now);
                 if let Some(leaks) = self.leaks.as_mut() {
                     leaks.track(id, w.caller, now);
                 }

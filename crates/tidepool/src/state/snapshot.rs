@@ -60,6 +60,7 @@ impl<C, E> State<C, E> {
     /// A consistent snapshot.
     pub(crate) fn stats(&mut self, name: &str, now: Stamp) -> Stats {
         let gauges = self.gauges();
+        self.note_load(now);
         let c = self.counters;
         let mut derived = Derived {
             utilization: gauges.in_use as f64 / gauges.max_size as f64,
