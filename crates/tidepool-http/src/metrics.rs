@@ -17,7 +17,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry as PromRegistry;
-use tidepool::{CloseReason, Histogram, Stats};
+use tidepool::{CloseReason, Health, HealthStatus, Histogram, Stats};
 
 use crate::auth::Monitor;
 use crate::error::ApiError;
@@ -37,8 +37,95 @@ pub const CONTENT_TYPE_OPENMETRICS: &str =
 #[derive(Debug)]
 struct Snapshot {
     pools: Vec<Stats>,
+    /// Each pool's health, classified from the same snapshot.
+    health: Vec<HealthStatus>,
     sessions: usize,
 }
+
+/// The pool counters exported as they are: name, help, value.
+type CounterRow = (&'static str, &'static str, fn(&Stats) -> u64);
+
+const COUNTERS: [CounterRow; 17] = [
+    ("tidepool_pool_gets", "Calls to get().", |s| s.counters.gets),
+    (
+        "tidepool_pool_hits",
+        "Gets served at once by an idle connection.",
+        |s| s.counters.hits,
+    ),
+    (
+        "tidepool_pool_misses",
+        "Gets served by a connection opened for them.",
+        |s| s.counters.misses,
+    ),
+    (
+        "tidepool_pool_reused",
+        "Checkouts of a connection used before.",
+        |s| s.counters.reused,
+    ),
+    (
+        "tidepool_pool_waited",
+        "Gets that queued for a connection.",
+        |s| s.counters.waited,
+    ),
+    ("tidepool_pool_timeouts", "Gets that timed out.", |s| {
+        s.counters.timeouts
+    }),
+    (
+        "tidepool_pool_connect_failures",
+        "Gets failed because connecting failed.",
+        |s| s.counters.connect_failures,
+    ),
+    (
+        "tidepool_pool_cancelled",
+        "Gets dropped by their caller while they waited.",
+        |s| s.counters.cancelled,
+    ),
+    (
+        "tidepool_pool_connections_created",
+        "Connections opened.",
+        |s| s.counters.created,
+    ),
+    (
+        "tidepool_pool_create_errors",
+        "Failed connect attempts.",
+        |s| s.counters.create_errors,
+    ),
+    (
+        "tidepool_pool_retries",
+        "Connect attempts made after a failure.",
+        |s| s.counters.retries,
+    ),
+    (
+        "tidepool_pool_overflow_opened",
+        "Overflow connections opened beyond max_size.",
+        |s| s.counters.overflow_created,
+    ),
+    (
+        "tidepool_pool_overflow_returned",
+        "Overflow connections closed on return with nobody waiting.",
+        |s| s.counters.closed.overflow_returned,
+    ),
+    (
+        "tidepool_pool_validation_failures",
+        "Connections that failed validation or a keepalive ping.",
+        |s| s.counters.validation_failures,
+    ),
+    (
+        "tidepool_pool_keepalives",
+        "Keepalive pings of idle connections.",
+        |s| s.counters.keepalives,
+    ),
+    (
+        "tidepool_pool_leaks",
+        "Connections held past the leak threshold.",
+        |s| s.counters.leaks,
+    ),
+    (
+        "tidepool_pool_panics",
+        "Panics caught in manager hooks or background work.",
+        |s| s.counters.panics,
+    ),
+];
 
 fn gauge(
     enc: &mut DescriptorEncoder<'_>,
@@ -192,37 +279,42 @@ impl Collector for Snapshot {
             p,
             |s| &s.histograms.create,
         )?;
-        counter(&mut enc, "tidepool_pool_gets", "Calls to get().", p, |s| {
-            s.counters.gets
-        })?;
-        counter(
+        for (name, help, value) in COUNTERS {
+            counter(&mut enc, name, help, p, value)?;
+        }
+        gauge(
             &mut enc,
-            "tidepool_pool_timeouts",
-            "Gets that timed out.",
+            "tidepool_pool_peak_in_use",
+            "The most connections checked out at once in the statistics window.",
             p,
-            |s| s.counters.timeouts,
+            |s| as_i64(s.derived.peak_in_use),
         )?;
-        counter(
+        gauge(
             &mut enc,
-            "tidepool_pool_connections_created",
-            "Connections opened.",
+            "tidepool_pool_peak_waiting",
+            "The most callers waiting at once in the statistics window.",
             p,
-            |s| s.counters.created,
+            |s| as_i64(s.derived.peak_waiting),
         )?;
-        counter(
-            &mut enc,
-            "tidepool_pool_create_errors",
-            "Failed connect attempts.",
-            p,
-            |s| s.counters.create_errors,
-        )?;
-        counter(
-            &mut enc,
-            "tidepool_pool_leaks",
-            "Connections held past the leak threshold.",
-            p,
-            |s| s.counters.leaks,
-        )?;
+        {
+            let mut m = enc.encode_descriptor(
+                "tidepool_pool_health",
+                "1 for the pool's health status (healthy, degraded, unhealthy), 0 for the others.",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (s, health) in p.iter().zip(&self.health) {
+                for status in [
+                    HealthStatus::Healthy,
+                    HealthStatus::Degraded,
+                    HealthStatus::Unhealthy,
+                ] {
+                    let labels = [("pool", s.name.as_str()), ("status", status.as_str())];
+                    m.encode_family(&labels)?
+                        .encode_gauge(&i64::from(*health == status))?;
+                }
+            }
+        }
         {
             let mut m = enc.encode_descriptor(
                 "tidepool_pool_connections_closed",
@@ -262,11 +354,17 @@ pub async fn render(state: &AppState, caller: Option<Caller>) -> Result<String, 
         (Some(_), scope) => state.inner.sessions.stats(scope).await.active,
         (None, _) => state.inner.sessions.stats(None).await.active,
     };
+    let (pools, health) = crate::pools::visible(state, caller)
+        .iter()
+        .map(|h| {
+            let stats = h.stats();
+            let health = Health::classify(&stats, &h.config().health).status;
+            (stats, health)
+        })
+        .unzip();
     let snapshot = Snapshot {
-        pools: crate::pools::visible(state, caller)
-            .iter()
-            .map(|h| h.stats())
-            .collect(),
+        pools,
+        health,
         sessions,
     };
     let mut registry = PromRegistry::default();

@@ -170,6 +170,72 @@ async fn prometheus_exposition_has_every_family_with_a_pool_label() {
     }
 }
 
+/// What the dashboard shows is what Prometheus shows: hits, misses, reuse,
+/// overflow, validation failures, keepalives, retries, panics, the window's
+/// peaks and the health status.
+#[tokio::test]
+async fn prometheus_carries_the_counters_peaks_and_health_the_dashboard_shows() {
+    let (state, pool) = state_with(Settings::default()).await;
+    let stats = pool.stats();
+    drop(pool.get().await.unwrap());
+    let app = tidepool_http::router(state);
+    let text = get(&app, "/metrics").await.text;
+    let value = |family: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(family))
+            .unwrap_or_else(|| panic!("missing {family:?} in\n{text}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let after = pool.stats();
+    assert_eq!(
+        value("tidepool_pool_hits_total{pool=\"demo\"}"),
+        after.counters.hits as f64
+    );
+    assert!(after.counters.hits > stats.counters.hits);
+    assert_eq!(
+        value("tidepool_pool_misses_total{pool=\"demo\"}"),
+        after.counters.misses as f64
+    );
+    assert_eq!(
+        value("tidepool_pool_reused_total{pool=\"demo\"}"),
+        after.counters.reused as f64
+    );
+    for family in [
+        "tidepool_pool_overflow_opened_total{pool=\"demo\"}",
+        "tidepool_pool_overflow_returned_total{pool=\"demo\"}",
+        "tidepool_pool_validation_failures_total{pool=\"demo\"}",
+        "tidepool_pool_keepalives_total{pool=\"demo\"}",
+        "tidepool_pool_retries_total{pool=\"demo\"}",
+        "tidepool_pool_panics_total{pool=\"demo\"}",
+    ] {
+        assert_eq!(value(family), 0.0, "{family}");
+    }
+    assert!(value("tidepool_pool_peak_in_use{pool=\"demo\"}") >= 1.0);
+    // The first get waited for the first connection.
+    assert_eq!(
+        value("tidepool_pool_peak_waiting{pool=\"demo\"}"),
+        after.derived.peak_waiting as f64
+    );
+    assert_eq!(
+        value("tidepool_pool_health{pool=\"demo\",status=\"healthy\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("tidepool_pool_health{pool=\"demo\",status=\"degraded\"}"),
+        0.0
+    );
+    pool.pause();
+    let text = get(&app, "/metrics").await.text;
+    assert!(
+        text.contains("tidepool_pool_health{pool=\"demo\",status=\"degraded\"} 1"),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn monitoring_can_require_a_token() {
     let mut settings = Settings::default();
