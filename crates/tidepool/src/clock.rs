@@ -1,13 +1,20 @@
 //! The pool's own clock: monotonic nanoseconds as a `u64`.
 //!
 //! # Implementation notes
-//! Every `get()` and every return reads the clock once, for exact acquire and
-//! hold histograms. `Instant::now()` goes through `clock_gettime` and costs
-//! about 30 ns on the virtual machines pools usually run on; reading the
-//! CPU's time-stamp counter (through `quanta`, calibrated once per process
-//! against the monotonic clock) costs about 12 ns, and a `u64` of nanoseconds
-//! subtracts and compares in one instruction where an `Instant` needs a
-//! seconds-and-nanoseconds dance.
+//! Every `get()` and every return reads the clock once, for exact acquire
+//! and hold histograms, so the clock is on the hot path. On a multi-thread
+//! runtime it is the CPU's time-stamp counter, read through `quanta`
+//! (calibrated once per process against the monotonic clock); why, with the
+//! measurement, is in ARCHITECTURE.md ("The clock"). A `u64` of nanoseconds
+//! subtracts and compares in one instruction.
+//!
+//! The counter can jump where the monotonic clock does not (a virtual
+//! machine moved to another host). Two things keep a jump harmless: the
+//! maintenance task [`recheck`](Clock::recheck)s the counter against the
+//! monotonic clock every tick and shifts it back in step; and a connection
+//! is retired for its lifetime only when the monotonic clock agrees (see
+//! `State::expired`), so a forward jump retires nothing early, and a
+//! backward one keeps a connection past its lifetime by at most one tick.
 //!
 //! tokio's clock can be paused (tests drive time with `advance`), and a
 //! paused clock must be honoured. Pausing is only possible on a
@@ -18,6 +25,8 @@
 //! fresh `Instant::now()` so that drift between the two clocks never shows.
 
 use std::ops::Add;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::runtime::{Handle, RuntimeFlavor};
@@ -61,11 +70,27 @@ impl Add<Duration> for Stamp {
 /// Where a pool reads the time.
 #[derive(Debug)]
 pub(crate) enum Clock {
-    /// The CPU's counter (or the monotonic clock where there is none).
-    Counter { source: quanta::Clock, origin: u64 },
+    /// The CPU's counter (or the monotonic clock where there is none),
+    /// kept in step with the monotonic clock by [`Clock::recheck`].
+    Counter {
+        source: quanta::Clock,
+        origin: u64,
+        /// Added to every reading: the corrections for the jumps seen.
+        offset: AtomicI64,
+        /// A reading of both clocks at the last recheck.
+        anchor: Mutex<(Stamp, Instant)>,
+    },
     /// tokio's clock, which tests may pause.
     Runtime { origin: Instant },
 }
+
+/// Where the counter's stamps start (about 146 years), so that a backward
+/// jump, however large, leaves room below to be seen and taken back.
+const COUNTER_BASE: i64 = 1 << 62;
+
+/// A gap between the counter and the monotonic clock beyond this (plus 1 %
+/// of the time between two rechecks) is a jump, not drift.
+const JUMP: Duration = Duration::from_millis(50);
 
 impl Clock {
     /// The clock for a pool whose tasks run on `handle`'s runtime.
@@ -75,7 +100,17 @@ impl Clock {
             _ => {
                 let source = quanta::Clock::new();
                 let origin = source.raw();
-                Self::Counter { source, origin }
+                let clock = Self::Counter {
+                    source,
+                    origin,
+                    offset: AtomicI64::new(COUNTER_BASE),
+                    anchor: Mutex::new((Stamp(0), Instant::now())),
+                };
+                if let Self::Counter { anchor, .. } = &clock {
+                    let now = clock.now();
+                    anchor.lock().unwrap_or_else(PoisonError::into_inner).0 = now;
+                }
+                clock
             }
         }
     }
@@ -91,11 +126,56 @@ impl Clock {
     #[inline]
     pub(crate) fn now(&self) -> Stamp {
         match self {
-            Self::Counter { source, origin } => Stamp(source.delta_as_nanos(*origin, source.raw())),
+            Self::Counter {
+                source,
+                origin,
+                offset,
+                ..
+            } => Stamp(
+                source
+                    .delta_as_nanos(*origin, source.raw())
+                    .saturating_add_signed(offset.load(Ordering::Relaxed)),
+            ),
             Self::Runtime { origin } => Stamp(
                 u64::try_from(Instant::now().saturating_duration_since(*origin).as_nanos())
                     .unwrap_or(u64::MAX),
             ),
+        }
+    }
+
+    /// Compares the counter with the monotonic clock since the last call
+    /// (the maintenance task calls it every tick) and, if the counter jumped
+    /// (a virtual machine moved to another host, say), shifts it back in
+    /// step. Returns the jump corrected, in nanoseconds (positive: the
+    /// counter had run ahead).
+    pub(crate) fn recheck(&self) -> Option<i64> {
+        let Self::Counter { offset, anchor, .. } = self else {
+            return None;
+        };
+        let mut anchor = anchor.lock().unwrap_or_else(PoisonError::into_inner);
+        let (stamp, instant) = *anchor;
+        let now = self.now();
+        let real_now = Instant::now();
+        let counted = i128::from(now.0) - i128::from(stamp.0);
+        let real = real_now.saturating_duration_since(instant);
+        let drift = counted - real.as_nanos() as i128;
+        let tolerance = (JUMP + real / 100).as_nanos() as i128;
+        if drift.abs() <= tolerance {
+            *anchor = (now, real_now);
+            return None;
+        }
+        let drift = i64::try_from(drift).unwrap_or(if drift > 0 { i64::MAX } else { i64::MIN });
+        offset.fetch_sub(drift, Ordering::Relaxed);
+        *anchor = (self.now(), real_now);
+        Some(drift)
+    }
+
+    /// Moves the counter by `nanos`, as a jump of the CPU's counter would
+    /// (for tests).
+    #[cfg(test)]
+    pub(crate) fn jump(&self, nanos: i64) {
+        if let Self::Counter { offset, .. } = self {
+            offset.fetch_add(nanos, Ordering::Relaxed);
         }
     }
 
@@ -151,6 +231,29 @@ mod tests {
             measured <= real + real / 100 + Duration::from_micros(50),
             "{measured:?} vs {real:?}"
         );
+    }
+
+    #[test]
+    fn a_jump_of_the_counter_is_found_and_taken_back() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .expect("runtime");
+        let clock = Clock::for_runtime(rt.handle());
+        assert_eq!(clock.recheck(), None, "no jump yet");
+        let before = clock.now();
+        let hour = 3_600_000_000_000;
+        clock.jump(hour);
+        assert!(clock.now().saturating_duration_since(before) >= Duration::from_secs(3600));
+        let found = clock.recheck().expect("the jump is found");
+        assert!((found - hour).abs() < 1_000_000_000, "{found}");
+        let after = clock.now();
+        assert!(after.saturating_duration_since(before) < Duration::from_secs(1));
+        // Backwards too.
+        clock.jump(-hour);
+        let found = clock.recheck().expect("the jump is found");
+        assert!((found + hour).abs() < 1_000_000_000, "{found}");
+        assert!(clock.now() >= after);
     }
 
     #[tokio::test(start_paused = true)]

@@ -110,6 +110,10 @@ pub(crate) struct Record<C> {
     /// When max lifetime (minus this connection's jitter) is reached;
     /// [`Stamp::NEVER`] without a max lifetime.
     pub(crate) retire_at: Stamp,
+    /// The same moment on the monotonic clock, which confirms a retirement
+    /// the pool's clock calls for (see the clock's notes on jumps); `None`
+    /// without a max lifetime.
+    pub(crate) retire_by: Option<tokio::time::Instant>,
     /// The pool's eviction generation when this connection was made.
     pub(crate) generation: u64,
     /// Opened beyond `max_size`; closed when returned with nobody waiting.

@@ -298,3 +298,85 @@ impl DrainOutcome {
         self.still_in_use == 0
     }
 }
+
+#[cfg(test)]
+mod clock_jumps {
+    use std::convert::Infallible;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    use crate::{Manager, Pool};
+
+    /// Connections numbered in the order they were opened.
+    #[derive(Default)]
+    struct Numbered(AtomicU64);
+
+    impl Manager for Numbered {
+        type Connection = u64;
+        type Error = Infallible;
+        async fn connect(&self) -> Result<u64, Infallible> {
+            Ok(self.0.fetch_add(1, Ordering::SeqCst))
+        }
+        async fn validate(&self, _: &mut u64) -> Result<(), Infallible> {
+            Ok(())
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// An hour's jump forward of the CPU's counter retires nothing: every
+    /// connection is still within its 30-minute lifetime.
+    #[test]
+    fn a_forward_jump_retires_nothing_early() {
+        runtime().block_on(async {
+            let pool = Pool::builder(Numbered::default())
+                .max_size(4)
+                .max_lifetime(Some(Duration::from_secs(1800)))
+                .build()
+                .unwrap();
+            let held: Vec<_> = futures_all(&pool, 4).await;
+            drop(held);
+            pool.shared.clock.jump(3_600_000_000_000);
+            let held: Vec<_> = futures_all(&pool, 4).await;
+            let mut ids: Vec<u64> = held.iter().map(|c| **c).collect();
+            ids.sort_unstable();
+            assert_eq!(ids, [0, 1, 2, 3], "the same connections");
+            drop(held);
+            assert_eq!(pool.counters().closed.max_lifetime, 0);
+        });
+    }
+
+    /// An hour's jump backward keeps no connection past its lifetime by
+    /// more than a maintenance tick.
+    #[test]
+    fn a_backward_jump_keeps_no_connection_past_its_lifetime() {
+        runtime().block_on(async {
+            let pool = Pool::builder(Numbered::default())
+                .max_size(1)
+                .max_lifetime(Some(Duration::from_millis(200)))
+                .maintenance_interval(Duration::from_millis(50))
+                .build()
+                .unwrap();
+            drop(pool.get().await.unwrap());
+            pool.shared.clock.jump(-3_600_000_000_000);
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            let conn = pool.get().await.unwrap();
+            assert_eq!(*conn, 1, "the first connection was retired");
+            assert_eq!(pool.counters().closed.max_lifetime, 1);
+        });
+    }
+
+    async fn futures_all(pool: &Pool<Numbered>, n: usize) -> Vec<crate::Pooled<'_, Numbered>> {
+        let mut out = Vec::new();
+        for _ in 0..n {
+            out.push(pool.get().await.unwrap());
+        }
+        out
+    }
+}

@@ -86,7 +86,6 @@ struct Local<C> {
     conn: Option<Conn<C>>,
     /// Gets served from this shard (each a hit, a checkout and a reuse).
     hits: u64,
-    last_get: Option<Stamp>,
     hold: Histogram,
     window: Window,
 }
@@ -185,7 +184,6 @@ impl<C> Stash<C> {
                     local: SpinMutex::new(Local {
                         conn: None,
                         hits: 0,
-                        last_get: None,
                         hold: Histogram::default(),
                         window: Window::new(epoch, window),
                     }),
@@ -246,7 +244,6 @@ impl<C> Stash<C> {
             return Take::Stale(conn);
         }
         local.hits += 1;
-        local.last_get = Some(now);
         local.window.get(now, false);
         conn.times_used += 1;
         Take::Hit(conn)
@@ -335,15 +332,13 @@ impl<C> Stash<C> {
         for shard in &self.shards {
             let mut local = shard.wait_lock();
             drained.hits += std::mem::take(&mut local.hits);
-            if let Some(at) = local.last_get.take() {
-                drained.last_get = drained.last_get.max(Some(at));
-            }
             if local.hold.count() > 0 {
                 drained.hold.merge(&local.hold);
                 local.hold.clear();
             }
             local.window.drain_into(&mut drained.window, now);
         }
+        drained.last_get = drained.window.last_get();
         drained
     }
 }
@@ -361,6 +356,7 @@ mod tests {
             times_used: 1,
             checked_at: Stamp::ZERO,
             retire_at: Stamp::ZERO + Duration::from_secs(60),
+            retire_by: None,
             generation: 0,
             overflow: false,
         })

@@ -417,6 +417,15 @@ impl Window {
         s.waits += u64::from(waited);
     }
 
+    /// The last get recorded in the window, if any.
+    pub(crate) fn last_get(&self) -> Option<Stamp> {
+        self.slots
+            .iter()
+            .filter(|s| s.gets > 0)
+            .map(|s| s.last_get)
+            .max()
+    }
+
     /// Records how many connections are checked out and how many callers
     /// wait right now, for the window's high-water marks.
     pub(crate) fn load(&mut self, now: Stamp, in_use: usize, waiting: usize) {

@@ -268,6 +268,9 @@ pub(crate) fn maintain<M: Manager>(
             let Some(shared) = running.pool.upgrade() else {
                 return;
             };
+            if let Some(jump) = shared.clock.recheck() {
+                tracing::warn!(pool = %shared.name, jump_ms = jump / 1_000_000, "the CPU's time-stamp counter jumped; the pool's clock was put back in step with the monotonic clock");
+            }
             let now = shared.clock.now();
             let Some(ping) = shared.with_state(|st| (!st.is_closed()).then(|| st.maintain(now)))
             else {

@@ -254,9 +254,14 @@ impl<C, E> State<C, E> {
         self.counters.panics += 1;
     }
 
-    /// Whether `conn` must retire now (past its lifetime).
+    /// Whether `conn` must retire now (past its lifetime): the pool's clock
+    /// says so, and the monotonic clock agrees (a jump of the pool's clock
+    /// must not retire connections early).
     fn expired(conn: &Conn<C>, now: Stamp) -> bool {
         conn.retire_at <= now
+            && conn
+                .retire_by
+                .is_some_and(|by| tokio::time::Instant::now() >= by)
     }
 
     /// Closes a connection that is not checked out.

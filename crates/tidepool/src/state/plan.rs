@@ -127,10 +127,12 @@ impl<C, E> State<C, E> {
             self.counters.overflow_created += 1;
             self.window.overflow(now);
         }
-        let retire_at = self.cfg.max_lifetime.map_or(Stamp::NEVER, |life| {
+        let life = self.cfg.max_lifetime.map(|life| {
             let jitter = life.mul_f64(self.cfg.max_lifetime_jitter * fastrand::f64());
-            now + (life - jitter)
+            life - jitter
         });
+        let retire_at = life.map_or(Stamp::NEVER, |life| now + life);
+        let retire_by = life.and_then(|life| tokio::time::Instant::now().checked_add(life));
         let conn = Conn::new(Record {
             raw,
             id: self.next_conn,
@@ -139,6 +141,7 @@ impl<C, E> State<C, E> {
             times_used: 0,
             checked_at: now,
             retire_at,
+            retire_by,
             generation: self.generation,
             overflow,
         });
