@@ -372,8 +372,7 @@ impl<M: Manager> Pool<M> {
             if let Some(held_back) = shared.timeouts_log.allow(now) {
                 tracing::warn!(pool = %shared.name, waited_ms = waited.as_millis() as u64, %cause, similar_held_back = held_back, "get timed out");
             }
-            // Boxed: the error is as large as a get future's whole
-            // state, and every get future would carry room for it.
+            // Boxed, so that a get future carries no room for the error.
             Box::new(PoolError::Timeout {
                 waited,
                 last_error,

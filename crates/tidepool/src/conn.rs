@@ -63,8 +63,7 @@ impl Serialize for ConnectionInfo {
 
 /// A raw connection with the pool's bookkeeping, boxed: a checkout and a
 /// return move one pointer through the state machine, the grant channel and
-/// the guard instead of the whole record (moving ~80 bytes several times per
-/// get measurably stalled the hot path on store forwarding).
+/// the guard instead of the whole record.
 #[derive(Debug)]
 pub(crate) struct Conn<C>(Box<Record<C>>);
 
