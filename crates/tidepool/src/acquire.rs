@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio::time::{Instant, timeout, timeout_at};
+use tracing::Instrument;
 
 use crate::clock::Stamp;
 use crate::conn::Conn;
@@ -211,7 +212,31 @@ impl<M: Manager> Pool<M> {
                         // Boxed: the waiting future (a timer, a channel) is
                         // the largest part of a get's state, and a hit never
                         // needs it.
-                        let grant = Box::pin(self.wait(key, rx, started, deadline)).await;
+                        // Only a get that waits opens a span: a trace then
+                        // shows the time a request spent waiting for a
+                        // connection, and a hit pays nothing for it.
+                        let span = tracing::debug_span!(
+                            "tidepool.wait",
+                            pool = %shared.name,
+                            waited_ms = tracing::field::Empty,
+                            outcome = tracing::field::Empty,
+                        );
+                        let grant = Box::pin(
+                            self.wait(key, rx, started, deadline)
+                                .instrument(span.clone()),
+                        )
+                        .await;
+                        let waited = shared.clock.now().saturating_duration_since(started);
+                        span.record("waited_ms", waited.as_secs_f64() * 1000.0);
+                        span.record(
+                            "outcome",
+                            match &grant {
+                                Ok(Grant::Conn(_)) => "served",
+                                Ok(Grant::Failed { .. }) => "connect_failed",
+                                Ok(Grant::Closed) => "closed",
+                                Err(_) => "timed_out",
+                            },
+                        );
                         match grant.map_err(|e| *e)? {
                             Grant::Conn(conn) => (conn, shared.clock.now()),
                             Grant::Failed { attempts, error } => {

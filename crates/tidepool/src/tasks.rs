@@ -11,6 +11,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tokio::time::{Instant, MissedTickBehavior, timeout};
+use tracing::Instrument;
 
 use crate::Manager;
 use crate::conn::Conn;
@@ -81,8 +82,18 @@ pub(crate) fn create<M: Manager>(
         slot.started = true;
         let shared = Arc::clone(&slot.shared);
         let start = Instant::now();
-        let outcome = connect_once(&shared, shared.cfg.create_timeout).await;
+        let span = tracing::debug_span!(
+            "tidepool.connect",
+            pool = %shared.name,
+            took_ms = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        let outcome = connect_once(&shared, shared.cfg.create_timeout)
+            .instrument(span.clone())
+            .await;
         let took = start.elapsed();
+        span.record("took_ms", took.as_secs_f64() * 1000.0);
+        span.record("outcome", if outcome.is_ok() { "ok" } else { "failed" });
         slot.finish();
         let now = shared.clock.now();
         match outcome {
