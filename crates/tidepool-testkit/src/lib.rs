@@ -5,6 +5,11 @@
 //! checks that something answers there, and otherwise either skips the test
 //! with a printed reason or — when `TIDEPOOL_REQUIRE_SERVICES=1`, as in CI —
 //! fails it.
+//!
+//! [`proxy::FaultProxy`] sits between a pool and its server and breaks the
+//! network on demand (cut, refuse, blackhole, latency).
+
+pub mod proxy;
 
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
