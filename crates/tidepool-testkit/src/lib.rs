@@ -7,8 +7,12 @@
 //! fails it.
 //!
 //! [`proxy::FaultProxy`] sits between a pool and its server and breaks the
-//! network on demand (cut, refuse, blackhole, latency).
+//! network on demand (cut, refuse, blackhole, latency); [`load::Load`] puts
+//! a pool under load and records every call; [`faults`] holds the fault
+//! scenarios every backend runs against its real server.
 
+pub mod faults;
+pub mod load;
 pub mod proxy;
 
 use std::net::{TcpStream, ToSocketAddrs};
