@@ -58,6 +58,8 @@ struct Shared {
     accepted: AtomicU64,
     refused: AtomicU64,
     next_id: AtomicU64,
+    /// When each connection that was not refused was accepted, in order.
+    accepted_at: Mutex<Vec<Instant>>,
     /// The task of every open relayed connection.
     links: Mutex<HashMap<u64, JoinHandle<()>>>,
 }
@@ -223,6 +225,18 @@ impl FaultProxy {
         self.shared.refused.load(Ordering::SeqCst)
     }
 
+    /// When the first connection accepted at or after `since` (and not
+    /// refused) was accepted, if there was one.
+    pub fn accepted_since(&self, since: Instant) -> Option<Instant> {
+        let accepted = self
+            .shared
+            .accepted_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let first = accepted.partition_point(|&at| at < since);
+        accepted.get(first).copied()
+    }
+
     /// Connections open now.
     pub fn open(&self) -> usize {
         self.shared.links().len()
@@ -260,6 +274,11 @@ async fn accept_loop(
             drop(client);
             continue;
         }
+        shared
+            .accepted_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Instant::now());
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         // Registered under the lock before the task can end and unregister.
         let mut links = shared.links();

@@ -110,6 +110,7 @@ async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
 async fn relays_both_ways_and_counts_connections() {
     let (echo, proxy) = proxied_echo().await;
     assert_eq!(proxy.upstream(), echo.addr);
+    let before = Instant::now();
     let mut a = connect(&proxy).await;
     let mut b = connect(&proxy).await;
     assert_eq!(
@@ -122,6 +123,11 @@ async fn relays_both_ways_and_counts_connections() {
     );
     assert_eq!((proxy.accepted(), proxy.refused(), proxy.open()), (2, 0, 2));
     assert_eq!(echo.received.load(Ordering::SeqCst), 10);
+    let first = proxy
+        .accepted_since(before)
+        .expect("accepted after `before`");
+    assert!(first >= before);
+    assert_eq!(proxy.accepted_since(Instant::now()), None);
 
     // A client's close is passed on, and the relay ends.
     drop(a);
