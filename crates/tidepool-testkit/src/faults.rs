@@ -44,18 +44,18 @@ pub const CALL_TIMEOUT: Duration = Duration::from_millis(200);
 pub const RETRY_BACKOFF: Duration = Duration::from_millis(5);
 /// The pool's `retry_backoff_max`. Recovery follows the database's return
 /// by up to one backoff delay (the retry gate's wait) plus one connect, so
-/// this must leave room within [`RECOVERY`] for the connect: with 20 ms,
-/// PostgreSQL (whose session start forks a process: 4 to 20 ms on a loaded
-/// two-core machine) recovered in up to 45 ms and now and then over 50.
+/// this leaves room within [`RECOVERY`] for the connect and the scheduling
+/// delays of a loaded two-core machine: a PostgreSQL session start forks a
+/// server process, up to about 20 ms there.
 pub const RETRY_BACKOFF_MAX: Duration = Duration::from_millis(10);
-/// The issue's bound: from a fault's end to the first call served.
+/// From a fault's end to the first call served (issue 12's bound).
 pub const RECOVERY: Duration = Duration::from_millis(50);
 /// How much longer than its timeout a get or a call may take: the timer's
 /// millisecond granularity plus the scheduling delays of a loaded
 /// two-core machine.
 pub const OVERRUN: Duration = Duration::from_millis(100);
-/// The outages of [`outages`]' test: seven cycles (the issue saw a one
-/// second lag in three of seven), between one and three seconds long.
+/// The outages of each backend's outage test: seven cycles, one to three
+/// seconds each.
 pub const OUTAGES: [Duration; 7] = [
     Duration::from_secs(1),
     Duration::from_secs(3),

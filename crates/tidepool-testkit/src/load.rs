@@ -122,16 +122,6 @@ impl Load {
         lock(&self.calls).clone()
     }
 
-    /// How many calls have ended so far.
-    pub fn len(&self) -> usize {
-        lock(&self.calls).len()
-    }
-
-    /// Whether no call has ended yet.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Waits (up to `within`) for a call that was served and ended after
     /// `since`, and returns when it ended.
     pub async fn served_after(&self, since: Instant, within: Duration) -> Option<Instant> {
