@@ -16,8 +16,10 @@ use crate::MySqlConfig;
 ///
 /// - `connect` opens a connection and runs [`MySqlConfig::init`].
 /// - `validate` sends `COM_PING`, the cheapest round trip.
-/// - `has_broken` (on every return, no I/O) is true when the driver saw the
-///   connection fail (an I/O error, a server that went away), and, with
+/// - `has_broken` (on every return and before every checkout; no I/O: the
+///   driver's own `Conn::is_disconnected` flag) is true when the driver saw the
+///   connection fail (an I/O error, a server that went away, a call dropped
+///   before its reply was read), and, with
 ///   [`reset_on_return`](MySqlConfig::reset_on_return) off, when the last
 ///   server reply said a transaction was still open.
 /// - With `reset_on_return` on, every returned connection gets
@@ -29,6 +31,9 @@ use crate::MySqlConfig;
 /// the pool's default `Validation::IfIdle`, only if it was idle longer than
 /// `validation_window`; choose `Validation::Always` to never hand one out.
 /// One that fails while checked out is closed on return by `has_broken`.
+/// `mysql_async` reads nothing while a connection is idle, so nothing else
+/// can tell the pool of a kill sooner; with `reset_on_return` on, the
+/// background reset after each return finds it before the next caller does.
 pub struct MySqlManager {
     config: MySqlConfig,
     opts: Opts,

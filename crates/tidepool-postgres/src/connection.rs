@@ -3,8 +3,10 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
+use tokio_postgres::error::Severity;
 use tokio_postgres::{Client, Error, Statement};
 
 /// The statements a connection keeps prepared unless told otherwise.
@@ -16,9 +18,18 @@ pub const DEFAULT_STATEMENT_CACHE_CAPACITY: usize = 256;
 ///
 /// The driver's connection task runs in the background from connect until
 /// this value is dropped; dropping it closes the session.
+///
+/// The client's calls that run a statement (`query`, `query_one`,
+/// `query_opt`, `query_raw`, `execute`, `execute_raw`, `prepare`,
+/// `prepare_typed`, `simple_query`, `batch_execute`) are also methods of
+/// this type, with the same signatures, which method calls find first: each
+/// notes an error that ends the session, so that [`is_closed`](Self::is_closed)
+/// says so at once (see there).
 pub struct PgConnection {
     client: Client,
     statements: StatementCache,
+    /// A call on this connection failed with an error that ends the session.
+    ended: AtomicBool,
 }
 
 impl PgConnection {
@@ -26,7 +37,35 @@ impl PgConnection {
         Self {
             client,
             statements: StatementCache::new(cache_capacity),
+            ended: AtomicBool::new(false),
         }
+    }
+
+    /// Whether the session has ended: the driver's connection task has
+    /// stopped ([`Client::is_closed`]), or a call on this connection failed
+    /// with an error that ends the session (a `FATAL` or `PANIC` from the
+    /// server, such as `57P01` after `pg_terminate_backend`). Reads two
+    /// flags; no round trip.
+    ///
+    /// The second case matters because of an order inside the driver: a
+    /// server that ends a session while a statement runs sends that
+    /// statement a `FATAL` error, then closes the socket once its process
+    /// has cleaned up. The caller gets the error at once; the driver marks
+    /// the client closed only when it reads the end of the stream, up to a
+    /// millisecond later, and a pool asking in between would hand the dead
+    /// connection to the next caller.
+    pub fn is_closed(&self) -> bool {
+        self.ended.load(Ordering::Relaxed) || self.client.is_closed()
+    }
+
+    /// Passes `result` through, noting an error that ends the session.
+    pub(crate) fn watch<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
+        if let Err(e) = &result {
+            if ends_session(e) {
+                self.ended.store(true, Ordering::Relaxed);
+            }
+        }
+        result
     }
 
     /// Prepares `sql` once per connection: the first call prepares it on the
@@ -43,7 +82,7 @@ impl PgConnection {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement);
         }
-        let statement = self.client.prepare(sql).await?;
+        let statement = self.prepare(sql).await?;
         self.statements.insert(sql, statement.clone());
         Ok(statement)
     }
@@ -89,10 +128,22 @@ impl DerefMut for PgConnection {
 impl fmt::Debug for PgConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgConnection")
-            .field("closed", &self.client.is_closed())
+            .field("closed", &self.is_closed())
             .field("cached_statements", &self.statements.len())
             .finish_non_exhaustive()
     }
+}
+
+/// Whether `e` means the session is over: the client is closed, or the
+/// server sent a `FATAL` or `PANIC` error (after which it closes the session).
+fn ends_session(e: &Error) -> bool {
+    e.is_closed()
+        || e.as_db_error().is_some_and(|db| {
+            matches!(
+                db.parsed_severity(),
+                Some(Severity::Fatal | Severity::Panic)
+            )
+        })
 }
 
 /// A bounded map from SQL text to its prepared statement, evicting the least

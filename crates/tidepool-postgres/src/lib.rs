@@ -9,6 +9,7 @@
 //! - [`transaction`]: a transaction that never leaks back into the pool.
 //! - [`PgError`]: the manager's error, the driver's with its causes shown.
 
+mod calls;
 mod config;
 mod connection;
 mod error;

@@ -27,8 +27,8 @@ pub const CLEAN_SQL: &str = "ROLLBACK; \
 /// What happens to a connection between one user and the next.
 ///
 /// Every policy closes a connection whose session has ended
-/// ([`Client::is_closed`](tokio_postgres::Client::is_closed)) when it comes
-/// back. The pool's own [`Validation`] setting applies on top of any policy.
+/// ([`PgConnection::is_closed`]) when it comes back, and never hands one
+/// out. The pool's own [`Validation`] setting applies on top of any policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RecyclePolicy {
@@ -281,8 +281,9 @@ impl Manager for PgManager {
         Ok(())
     }
 
-    /// The session has ended (the server closed it, or the connection task
-    /// failed).
+    /// The session has ended: the server closed it, the connection task
+    /// failed, or a call on it got an error that ends the session
+    /// ([`PgConnection::is_closed`]; two flags, no round trip).
     fn has_broken(&self, conn: &mut PgConnection) -> bool {
         conn.is_closed()
     }

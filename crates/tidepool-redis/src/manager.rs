@@ -121,7 +121,13 @@ impl Manager for RedisManager {
         }
     }
 
-    /// A command failed in a way that needs a new connection.
+    /// A command failed in a way that needs a new connection
+    /// ([`RedisConnection::is_broken`], a flag). The driver's multiplexed
+    /// connection keeps no closed flag of its own (its async connections
+    /// have no `is_open`; the disconnect notice it pushes is for RESP3
+    /// connections with a push sender only), so a connection the server
+    /// closed while idle is found by the first command on it, which fails,
+    /// or by validation.
     fn has_broken(&self, conn: &mut RedisConnection) -> bool {
         conn.is_broken()
     }

@@ -3,8 +3,10 @@
 //! succeed.
 //!
 //! Nothing tells the pool about the kill while the connection sits idle
-//! (`has_broken` runs only on return), so the pool pings before every
-//! checkout (`Validation::Always`); the dead connection fails the `PING`.
+//! (`has_broken` knows only what a failed command told it: the driver's
+//! multiplexed connection has no closed flag), so the pool pings before
+//! every checkout (`Validation::Always`); the dead connection fails the
+//! `PING`.
 
 mod common;
 

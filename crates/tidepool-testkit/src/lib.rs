@@ -5,6 +5,15 @@
 //! checks that something answers there, and otherwise either skips the test
 //! with a printed reason or — when `TIDEPOOL_REQUIRE_SERVICES=1`, as in CI —
 //! fails it.
+//!
+//! [`proxy::FaultProxy`] sits between a pool and its server and breaks the
+//! network on demand (cut, refuse, blackhole, latency); [`load::Load`] puts
+//! a pool under load and records every call; [`faults`] holds the fault
+//! scenarios every backend runs against its real server.
+
+pub mod faults;
+pub mod load;
+pub mod proxy;
 
 mod optional;
 
