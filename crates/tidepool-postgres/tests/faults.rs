@@ -54,6 +54,7 @@ tidepool_testkit::fault_tests!(server(), rig);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_every_session_fails_at_most_the_calls_they_were_serving() {
     let Some(server) = server() else { return };
+    let _one = faults::one_at_a_time().await;
     let pool = pool(&server);
     let (ids, pids) = faults::sessions(&pool, async |c: &mut PgConnection| {
         let row = c.query_one("SELECT pg_backend_pid()", &[]).await.unwrap();

@@ -55,6 +55,7 @@ tidepool_testkit::fault_tests!(server(), rig);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_every_client_fails_at_most_the_calls_they_were_serving() {
     let Some(server) = server() else { return };
+    let _one = faults::one_at_a_time().await;
     let pool = pool(&server);
     let (ids, clients) = faults::sessions(&pool, async |c: &mut RedisConnection| {
         redis::cmd("CLIENT")

@@ -21,7 +21,7 @@ use tracing::Instrument;
 
 use crate::clock::Stamp;
 use crate::conn::Conn;
-use crate::error::{Check, ConnectError, PoolError};
+use crate::error::{Check, ConnectError, PoolError, TimeoutCause};
 use crate::guard::Pooled;
 use crate::shared::Shared;
 use crate::stash::Take;
@@ -70,14 +70,10 @@ impl<M: Manager> Preparing<'_, M> {
 impl<M: Manager> Preparing<'_, M> {
     /// Pings the connection: when it answered, or `None` if it failed (it
     /// is then closed).
-    async fn validate(&mut self) -> Option<Stamp> {
+    async fn validate(&mut self, limit: Duration) -> Option<Stamp> {
         let shared = self.shared;
         let conn = self.conn.as_mut()?;
-        let outcome = timeout(
-            shared.cfg.validation_timeout,
-            shared.manager.validate(&mut conn.raw),
-        )
-        .await;
+        let outcome = timeout(limit, shared.manager.validate(&mut conn.raw)).await;
         let now = shared.clock.now();
         let (reason, failure) = match outcome {
             Ok(Ok(())) => {
@@ -88,14 +84,20 @@ impl<M: Manager> Preparing<'_, M> {
                 tracing::info!(pool = %shared.name, connection = conn.id, error = %e, "validation failed");
                 (
                     CloseReason::FailedValidation,
-                    unusable(Check::Validate, Some(e)),
+                    Some(unusable(Check::Validate, Some(e))),
                 )
+            }
+            Err(_) if limit < shared.cfg.validation_timeout => {
+                // Cut short by the caller's own deadline: the connection is
+                // mid-conversation, so it is closed, but that says nothing
+                // about the database.
+                (CloseReason::Error, None)
             }
             Err(_) => {
                 tracing::info!(pool = %shared.name, connection = conn.id, "validation timed out");
                 (
                     CloseReason::FailedValidation,
-                    unusable(Check::Validate, None),
+                    Some(unusable(Check::Validate, None)),
                 )
             }
         };
@@ -104,12 +106,12 @@ impl<M: Manager> Preparing<'_, M> {
     }
 
     /// Closes a connection that could not be handed out; `failure` says
-    /// why, in case it was a new one.
-    fn reject(&mut self, reason: CloseReason, failure: ConnectError<M::Error>) {
+    /// why, in case it was a new one (and the database is to blame).
+    fn reject(&mut self, reason: CloseReason, failure: Option<ConnectError<M::Error>>) {
         if let Some(conn) = self.conn.take() {
             let shared = self.shared;
             shared.with_state(|st| {
-                st.reject_checkout(conn, reason, Some(failure), shared.clock.now());
+                st.reject_checkout(conn, reason, failure, shared.clock.now());
             });
         }
     }
@@ -164,6 +166,20 @@ struct Attempt {
     front: bool,
 }
 
+impl Attempt {
+    /// How much of its wait this get has left.
+    fn left<M: Manager>(&self, shared: &Shared<M>) -> Duration {
+        self.wait
+            .saturating_sub(shared.clock.now().saturating_duration_since(self.started))
+    }
+
+    /// How long a check of a connection for this get may take: the
+    /// `validation_timeout`, but never past the get's own deadline.
+    fn check_limit<M: Manager>(&self, shared: &Shared<M>) -> Duration {
+        shared.cfg.validation_timeout.min(self.left(shared))
+    }
+}
+
 /// The outcome of one locked attempt.
 enum Step<C, E> {
     /// A connection, checked out at the stamp given.
@@ -203,6 +219,11 @@ impl<M: Manager> Pool<M> {
             Take::Empty => None,
         };
         loop {
+            if attempt.front && attempt.left(shared).is_zero() {
+                // Every connection handed to this get failed its checks, and
+                // its time is up.
+                return Err(self.checks_timed_out(&attempt));
+            }
             let (conn, mut since) = match parked.take() {
                 Some(conn) => (conn, started),
                 None => match self.checkout(&mut attempt) {
@@ -262,12 +283,12 @@ impl<M: Manager> Pool<M> {
                 .as_mut()
                 .is_some_and(|c| shared.manager.has_broken(&mut c.raw))
             {
-                held.reject(CloseReason::Broken, unusable(Check::HasBroken, None));
+                held.reject(CloseReason::Broken, Some(unusable(Check::HasBroken, None)));
                 continue;
             }
             if validate {
                 // Boxed for the same reason as the wait: most gets skip it.
-                match Box::pin(held.validate()).await {
+                match Box::pin(held.validate(attempt.check_limit(shared))).await {
                     Some(checked) => since = checked,
                     None => continue,
                 }
@@ -284,7 +305,7 @@ impl<M: Manager> Pool<M> {
                     Poll::Ready(outcome) => Some(outcome),
                     // Boxed: the timer would otherwise grow every get
                     // future by its size.
-                    Poll::Pending => Box::pin(timeout(shared.cfg.validation_timeout, hook))
+                    Poll::Pending => Box::pin(timeout(attempt.check_limit(shared), hook))
                         .await
                         .ok(),
                 }
@@ -297,13 +318,44 @@ impl<M: Manager> Pool<M> {
                 }
                 Some(Err(e)) => {
                     tracing::info!(pool = %shared.name, connection = info.id, error = %e, "before_checkout failed");
-                    held.reject(CloseReason::Error, unusable(Check::BeforeCheckout, Some(e)));
+                    held.reject(
+                        CloseReason::Error,
+                        Some(unusable(Check::BeforeCheckout, Some(e))),
+                    );
+                }
+                None if attempt.left(shared).is_zero() => {
+                    // Cut short by the caller's own deadline, not the hook's.
+                    held.reject(CloseReason::Error, None);
                 }
                 None => {
                     tracing::info!(pool = %shared.name, connection = info.id, "before_checkout timed out");
-                    held.reject(CloseReason::Error, unusable(Check::BeforeCheckout, None));
+                    held.reject(
+                        CloseReason::Error,
+                        Some(unusable(Check::BeforeCheckout, None)),
+                    );
                 }
             }
+        }
+    }
+
+    /// The timeout of a get whose time ran out while the connections handed
+    /// to it failed their checks.
+    #[cold]
+    fn checks_timed_out(&self, attempt: &Attempt) -> PoolError<M::Error> {
+        let shared = &self.shared;
+        let now = shared.clock.now();
+        let last_error = shared.with_state(|st| {
+            st.timed_out(now);
+            st.last_error()
+        });
+        let waited = now.saturating_duration_since(attempt.started);
+        if let Some(held_back) = shared.timeouts_log.allow(now) {
+            tracing::warn!(pool = %shared.name, waited_ms = waited.as_millis() as u64, cause = %TimeoutCause::Checks, similar_held_back = held_back, "get timed out");
+        }
+        PoolError::Timeout {
+            waited,
+            last_error,
+            cause: TimeoutCause::Checks,
         }
     }
 

@@ -217,6 +217,10 @@ pub enum TimeoutCause {
         /// Connects under way.
         connecting: u32,
     },
+    /// Connections were handed to the caller, and each failed its checks
+    /// (validation, `before_checkout`, the driver's closed check) until its
+    /// time ran out.
+    Checks,
 }
 
 impl fmt::Display for TimeoutCause {
@@ -231,6 +235,7 @@ impl fmt::Display for TimeoutCause {
                 f,
                 "no connection is open yet; {connecting} connect(s) under way"
             ),
+            Self::Checks => f.write_str("the connections handed to it failed their checks"),
         }
     }
 }

@@ -126,3 +126,35 @@ async fn a_per_call_timeout_overrides_the_default() {
     );
     assert_eq!(start.elapsed(), Duration::from_millis(40));
 }
+
+/// A get whose connections all fail their checks (here: validation that
+/// hangs, as through a blackhole) still ends at its own deadline.
+#[tokio::test(start_paused = true)]
+async fn a_get_checking_dead_connections_keeps_its_deadline() {
+    let mut cfg = quiet(8);
+    cfg.validation = tidepool::Validation::Always;
+    cfg.validation_timeout = Duration::from_millis(100);
+    let (pool, knobs) = common::pool(cfg);
+    let held: Vec<_> = {
+        let mut v = Vec::new();
+        for _ in 0..8 {
+            v.push(pool.get().await.unwrap());
+        }
+        v
+    };
+    drop(held);
+    knobs
+        .validate_delay_ms
+        .store(10_000, std::sync::atomic::Ordering::SeqCst);
+    let start = tokio::time::Instant::now();
+    let err = pool
+        .get_timeout(Duration::from_millis(300))
+        .await
+        .unwrap_err();
+    assert_eq!(start.elapsed(), Duration::from_millis(300), "{err}");
+    assert!(err.is_timeout(), "{err}");
+    assert!(
+        err.to_string().contains("failed their checks"),
+        "the error says why: {err}"
+    );
+}

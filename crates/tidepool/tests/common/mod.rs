@@ -60,6 +60,8 @@ pub struct Knobs {
     pub panic_has_broken: AtomicBool,
     /// `reset` panics while set.
     pub panic_reset: AtomicBool,
+    /// Validation takes this long (virtual time in paused tests).
+    pub validate_delay_ms: AtomicU64,
 }
 
 /// A fake backend: counting, failing the Nth connect, slow, invalidating.
@@ -143,6 +145,10 @@ impl Manager for Fake {
 
     async fn validate(&self, conn: &mut FakeConn) -> Result<(), FakeError> {
         self.0.validations.fetch_add(1, Ordering::SeqCst);
+        let delay = self.0.validate_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
         if self.0.invalidate_all.load(Ordering::SeqCst)
             || self.0.invalid.lock().unwrap().contains(&conn.id)
         {
