@@ -138,33 +138,9 @@ pub(crate) async fn metrics(
     State(state): State<AppState>,
     Monitor(caller): Monitor,
 ) -> Json<AggregateStats> {
-    // `Registry::aggregate` sums every pool; this sums the visible ones the
-    // same way (the core has no aggregate over a subset).
-    let mut a = AggregateStats::default();
-    for h in visible(&state, caller) {
-        let s = h.stats();
-        let (g, c) = (s.gauges, s.counters);
-        a.pools += 1;
-        a.connections += g.size;
-        a.active += g.in_use;
-        a.idle += g.idle;
-        a.waiting += g.waiting;
-        a.capacity += g.max_size;
-        a.gets += c.gets;
-        a.created += c.created;
-        a.reused += c.reused;
-        a.closed += c.closed.total();
-        a.errors += c.create_errors + c.timeouts;
-        a.timeouts += c.timeouts;
-        a.leaks += c.leaks;
-    }
-    a.utilization = if a.capacity == 0 {
-        0.0
-    } else {
-        a.active as f64 / a.capacity as f64
-    };
-    a.reuse_ratio = (a.created > 0).then(|| a.reused as f64 / a.created as f64);
-    Json(a)
+    Json(AggregateStats::sum(
+        visible(&state, caller).iter().map(|h| h.stats()),
+    ))
 }
 
 #[derive(Debug, Serialize)]

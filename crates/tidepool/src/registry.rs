@@ -404,9 +404,16 @@ impl Registry {
 
     /// Totals across every pool.
     pub fn aggregate(&self) -> AggregateStats {
-        let mut a = AggregateStats::default();
-        for h in self.handles() {
-            let s = h.stats();
+        AggregateStats::sum(self.handles().iter().map(|h| h.stats()))
+    }
+}
+
+impl AggregateStats {
+    /// Totals across the pools whose snapshots are given (every pool of a
+    /// registry, or the ones a caller may see).
+    pub fn sum(pools: impl IntoIterator<Item = Stats>) -> Self {
+        let mut a = Self::default();
+        for s in pools {
             let (g, c) = (s.gauges, s.counters);
             a.pools += 1;
             a.connections += g.size;
