@@ -230,34 +230,12 @@ impl<M: Manager> Pool<M> {
                     Step::Ready(conn, now) => (conn, now),
                     Step::Failed(e) => return Err(e),
                     Step::Wait(key, rx, deadline) => {
-                        // Boxed: the waiting future (a timer, a channel) is
-                        // the largest part of a get's state, and a hit never
-                        // needs it.
-                        // Only a get that waits opens a span: a trace then
-                        // shows the time a request spent waiting for a
-                        // connection, and a hit pays nothing for it.
-                        let span = tracing::debug_span!(
-                            "tidepool.wait",
-                            pool = %shared.name,
-                            waited_ms = tracing::field::Empty,
-                            outcome = tracing::field::Empty,
-                        );
-                        let grant = Box::pin(
-                            self.wait(key, rx, started, deadline)
-                                .instrument(span.clone()),
-                        )
-                        .await;
-                        let waited = shared.clock.now().saturating_duration_since(started);
-                        span.record("waited_ms", waited.as_secs_f64() * 1000.0);
-                        span.record(
-                            "outcome",
-                            match &grant {
-                                Ok(Grant::Conn(_)) => "served",
-                                Ok(Grant::Failed { .. }) => "connect_failed",
-                                Ok(Grant::Closed) => "closed",
-                                Err(_) => "timed_out",
-                            },
-                        );
+                        // Boxed: the waiting future (a timer, a channel, its
+                        // span) is the largest part of a get's state, and a
+                        // hit never needs it. Kept out of this body too: a
+                        // span held here across the await would give every
+                        // get future drop glue of its own.
+                        let grant = Box::pin(self.wait_traced(key, rx, started, deadline)).await;
                         match grant.map_err(|e| *e)? {
                             Grant::Conn(conn) => (conn, shared.clock.now()),
                             Grant::Failed { attempts, error } => {
@@ -412,6 +390,41 @@ impl<M: Manager> Pool<M> {
         shared.finish(after);
         attempt.first = false;
         step
+    }
+
+    /// [`wait`](Self::wait) inside a `tidepool.wait` span. Only a get that
+    /// waits opens one: a trace then shows the time a request spent waiting
+    /// for a connection, and a hit pays nothing for it.
+    async fn wait_traced(
+        &self,
+        key: Key,
+        rx: oneshot::Receiver<Grant<M::Connection, M::Error>>,
+        started: Stamp,
+        deadline: Instant,
+    ) -> Result<Grant<M::Connection, M::Error>, Box<PoolError<M::Error>>> {
+        let shared = &self.shared;
+        let span = tracing::debug_span!(
+            "tidepool.wait",
+            pool = %shared.name,
+            waited_ms = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        let grant = self
+            .wait(key, rx, started, deadline)
+            .instrument(span.clone())
+            .await;
+        let waited = shared.clock.now().saturating_duration_since(started);
+        span.record("waited_ms", waited.as_secs_f64() * 1000.0);
+        span.record(
+            "outcome",
+            match &grant {
+                Ok(Grant::Conn(_)) => "served",
+                Ok(Grant::Failed { .. }) => "connect_failed",
+                Ok(Grant::Closed) => "closed",
+                Err(_) => "timed_out",
+            },
+        );
+        grant
     }
 
     async fn wait(
