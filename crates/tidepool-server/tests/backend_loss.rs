@@ -86,7 +86,11 @@ max_size = 1
     assert_eq!(terminate_all(&admin, false).await, 1);
     let ended = running.await.unwrap();
     assert_eq!(ended.status, 503, "{}", ended.body);
-    assert_eq!(ended.json["error"], "database_unavailable", "{}", ended.body);
+    assert_eq!(
+        ended.json["error"], "database_unavailable",
+        "{}",
+        ended.body
+    );
     for i in 0..3 {
         let r = server.query(TOKEN, &sid, "SELECT 1", json!([])).await;
         assert_eq!(r.status, 200, "request {i} after the kill: {}", r.body);
