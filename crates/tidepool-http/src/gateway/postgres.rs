@@ -200,12 +200,12 @@ async fn run_unit(
 ) -> Ended {
     let at = |index: usize| move |error: GatewayError| TransactionError { index, error };
     let last = statements.len().saturating_sub(1);
-    let txn = match client
-        .build_transaction()
-        .read_only(mode != GatewayMode::ReadWrite)
-        .start()
-        .await
-    {
+    // Read-write is the session's default access mode, as `BEGIN` has it.
+    let mut begin = client.build_transaction();
+    if mode != GatewayMode::ReadWrite {
+        begin = begin.read_only(true);
+    }
+    let txn = match begin.start().await {
         Ok(txn) => txn,
         Err(e) if session_lost(&e) => return Ended::Dead(sql_error(&e)),
         Err(e) => return Ended::Failed(at(0)(sql_error(&e))),
