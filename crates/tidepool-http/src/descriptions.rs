@@ -324,10 +324,13 @@ fn postgres_config(req: &Requested) -> Result<tidepool_postgres::PgConfig, ApiEr
             let cfg = tidepool_postgres::PgConfig::from_url(url).map_err(|e| {
                 ApiError::bad_request(format!("the connection URL is invalid: {e}"))
             })?;
-            if cfg.ssl_root_cert.is_some() {
+            if matches!(
+                cfg.ssl_root_cert,
+                Some(tidepool_postgres::RootCerts::File(_))
+            ) {
                 // A path on the server's disk is not the tenant's to name.
                 return Err(ApiError::bad_request(
-                    "a description cannot name `sslrootcert`: it would read a file on the server",
+                    "a description's `sslrootcert` can only be `system`: a file would be read from the server's disk",
                 ));
             }
             Ok(cfg)

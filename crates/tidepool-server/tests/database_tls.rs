@@ -158,3 +158,51 @@ fn check_config_refuses_root_certificates_it_cannot_use() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_description_speaks_tls_but_names_no_file_on_the_server() {
+    let Some((admin, addr)) = pg_admin().await else {
+        return;
+    };
+    pg_plain_role(&admin, ROLE, "bound_tls").await;
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        r#"
+[[tenants]]
+name = "a"
+role = "query"
+tokens = ["{TOKEN}"]
+
+[descriptions]
+enabled = true
+
+[[descriptions.allow]]
+backend = "postgres"
+host = "{host}"
+port = {port}
+database = "test"
+user = "{ROLE}"
+"#
+    );
+    let server = Server::with_config(dir.path(), &toml, &[]).await;
+    let url = |query: &str| format!("postgres://{ROLE}@{addr}/test?{query}");
+    let r = server
+        .create_session(
+            TOKEN,
+            json!({"backend": "postgres", "url": url("sslmode=verify-full&sslrootcert=/etc/passwd")}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("sslrootcert"), "{}", r.body);
+    let r = server
+        .create_session(
+            TOKEN,
+            json!({"backend": "postgres", "url": url("sslmode=require")}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let sid = r.json["session_id"].as_str().unwrap().to_owned();
+    let r = server.query(TOKEN, &sid, SSL, json!([])).await;
+    assert_eq!(r.json["rows"], json!([[true]]), "{}", r.body);
+}
