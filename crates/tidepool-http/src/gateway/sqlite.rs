@@ -100,8 +100,7 @@ impl SqliteGateway {
                     if inside.is_set() {
                         return Err(GatewayError::Timeout(Duration::ZERO));
                     }
-                    inside.arm(c, busy_timeout)?;
-                    let out = work(c, &inside);
+                    let out = inside.arm(c, busy_timeout).and_then(|()| work(c, &inside));
                     Stop::disarm(c, busy_timeout);
                     out
                 })
