@@ -59,6 +59,7 @@ pub(crate) async fn show(State(state): State<AppState>, _: Admin) -> Json<Value>
                 "request_timeout_ms": s.request_timeout.as_millis() as u64,
                 "statement_timeout_ms": s.statement_timeout.as_millis() as u64,
                 "max_rows": s.max_rows,
+                "max_result_bytes": s.max_result_bytes,
                 "session_ttl_seconds": s.session_ttl.as_secs(),
             },
             "pools": pools,

@@ -268,12 +268,9 @@ impl Description {
         match &self.target {
             #[cfg(feature = "postgres")]
             Target::Postgres(pg) => {
-                let pool = on_demand_pool(
-                    registry,
-                    name,
-                    tidepool_postgres::PgManager::new(pg.clone()),
-                    cfg,
-                )?;
+                let manager = tidepool_postgres::PgManager::with_tls(pg.clone())
+                    .map_err(|e| e.to_string())?;
+                let pool = on_demand_pool(registry, name, manager, cfg)?;
                 Ok(Arc::new(crate::gateway::PgGateway::new(pool).mode(mode)))
             }
             #[cfg(feature = "sqlite")]
@@ -323,8 +320,21 @@ fn postgres_config(req: &Requested) -> Result<tidepool_postgres::PgConfig, ApiEr
         || req.username.is_some()
         || req.password.is_some();
     match (&req.url, fields) {
-        (Some(url), false) => tidepool_postgres::PgConfig::from_url(url)
-            .map_err(|e| ApiError::bad_request(format!("the connection URL is invalid: {e}"))),
+        (Some(url), false) => {
+            let cfg = tidepool_postgres::PgConfig::from_url(url).map_err(|e| {
+                ApiError::bad_request(format!("the connection URL is invalid: {e}"))
+            })?;
+            if matches!(
+                cfg.ssl_root_cert,
+                Some(tidepool_postgres::RootCerts::File(_))
+            ) {
+                // A path on the server's disk is not the tenant's to name.
+                return Err(ApiError::bad_request(
+                    "a description's `sslrootcert` can only be `system`: a file would be read from the server's disk",
+                ));
+            }
+            Ok(cfg)
+        }
         (None, true) => {
             let mut cfg = tidepool_postgres::PgConfig::default();
             cfg.host = req

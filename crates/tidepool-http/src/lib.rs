@@ -44,7 +44,7 @@ pub use descriptions::{AllowEntry, Descriptions};
 pub use error::{ApiError, MASK, Redactor, mask_url_passwords, url_password};
 pub use gateway::{
     Gateway, GatewayError, GatewayMode, QueryLimits, QueryOutput, Statement, TableInfo,
-    TransactionError,
+    TransactionError, Truncation,
 };
 pub use sessions::{MemoryStore, SessionRecord, SessionStats, SessionStore, StoreError};
 pub use state::{AppState, AppStateBuilder, Settings};

@@ -199,7 +199,7 @@ impl Collector for Snapshot {
         {
             let mut m = enc.encode_descriptor(
                 "tidepool_pool_connections",
-                "Open connections by state (idle, in_use, checking: out for a reset or keepalive ping) and connections being opened (pending).",
+                "Open connections by state (idle, in_use, checking: out for a reset or keepalive ping, closing: being closed by their last holder, keeping their slot) and connections being opened (pending).",
                 None,
                 MetricType::Gauge,
             )?;
@@ -209,6 +209,7 @@ impl Collector for Snapshot {
                     ("idle", g.idle),
                     ("in_use", g.in_use),
                     ("checking", g.checking),
+                    ("closing", g.closing),
                     ("pending", g.pending),
                 ] {
                     let labels = [("pool", s.name.as_str()), ("state", state)];

@@ -206,6 +206,7 @@ fn schemas() -> Value {
                 "rows": { "type": "array", "items": { "type": "array", "items": {} } },
                 "row_count": int,
                 "truncated": { "type": "boolean" },
+                "truncated_by": { "enum": ["max_rows", "max_result_bytes"], "description": "Which limit cut the result short (present only when it was)" },
                 "rows_affected": { "type": ["integer", "null"] },
                 "elapsed_ms": num
             }

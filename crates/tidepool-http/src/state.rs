@@ -32,11 +32,14 @@ pub struct Settings {
     /// Longest one gateway request (a statement, or a whole transaction)
     /// may run. Default: 30 s.
     pub statement_timeout: Duration,
-    /// Most rows a query returns (the rest are dropped and the answer says
-    /// `truncated`). Default: 1000.
+    /// Most rows a query returns (the rest are never read and the answer
+    /// says `truncated`). Default: 1000.
     pub max_rows: usize,
-    /// Longest a query waits for a pooled connection. Default: 10 s.
-    pub acquire_timeout: Duration,
+    /// Most bytes of JSON one statement's rows may take (the rest are never
+    /// read and the answer says `truncated`; a first row larger than this
+    /// answers 422). Default: 16 MiB. A query waits for a connection as
+    /// long as its pool's own `acquire_timeout`.
+    pub max_result_bytes: usize,
     /// A session unused this long expires (sliding). Default: 60 min.
     pub session_ttl: Duration,
     /// How long a session's schema stays cached. Default: 5 min.
@@ -69,7 +72,7 @@ impl Default for Settings {
             request_timeout: Duration::from_secs(60),
             statement_timeout: Duration::from_secs(30),
             max_rows: 1000,
-            acquire_timeout: Duration::from_secs(10),
+            max_result_bytes: crate::gateway::DEFAULT_MAX_RESULT_BYTES,
             session_ttl: Duration::from_secs(60 * 60),
             schema_ttl: Duration::from_secs(5 * 60),
             max_sessions: 1000,

@@ -18,7 +18,6 @@ use tidepool_http::Settings;
 async fn a_request_past_the_request_timeout_is_408_json() {
     let mut settings = Settings::default();
     settings.request_timeout = Duration::from_millis(300);
-    settings.acquire_timeout = Duration::from_secs(3600);
     settings.statement_timeout = Duration::from_secs(3600);
     let (state, pool) = state_with(settings).await;
     let app = tidepool_http::router(state);

@@ -11,6 +11,7 @@
 //! cannot carry is an error naming it, instead of being dropped.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -19,10 +20,12 @@ use serde::{Deserialize, Serialize};
 use tidepool::ConfigError;
 use tokio_postgres::config::Host;
 
-/// Whether the connection is encrypted with TLS.
+/// Whether the connection is encrypted with TLS, and what is checked of the
+/// server's certificate (libpq's `sslmode`).
 ///
 /// TLS needs a connector: [`PgManager::new`](crate::PgManager::new) has none
-/// (plain TCP); with the `rustls` feature, `PgManager::with_rustls` adds one.
+/// (plain TCP); with the `rustls` feature, `PgManager::with_tls` makes one
+/// that follows this setting and [`PgConfig::ssl_root_cert`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SslMode {
@@ -35,8 +38,18 @@ pub enum SslMode {
     #[default]
     Prefer,
     /// Fail unless the session is encrypted: the safe choice across networks
-    /// you do not control; needs a TLS connector.
+    /// you do not control; needs a TLS connector. The certificate is checked
+    /// only when root certificates are given (then as with `VerifyCa`), as
+    /// libpq does: otherwise the session is private from eavesdroppers but
+    /// not from an attacker in the middle.
     Require,
+    /// Encrypted, and the server's certificate must chain to the root
+    /// certificates ([`PgConfig::ssl_root_cert`]); its name is not checked.
+    VerifyCa,
+    /// Encrypted, the certificate must chain to the root certificates, and
+    /// name the host connected to: the only mode that stops an attacker in
+    /// the middle who has a certificate from the same authority.
+    VerifyFull,
 }
 
 impl SslMode {
@@ -44,9 +57,45 @@ impl SslMode {
         match self {
             Self::Disable => tokio_postgres::config::SslMode::Disable,
             Self::Prefer => tokio_postgres::config::SslMode::Prefer,
-            Self::Require => tokio_postgres::config::SslMode::Require,
+            Self::Require | Self::VerifyCa | Self::VerifyFull => {
+                tokio_postgres::config::SslMode::Require
+            }
         }
     }
+
+    /// The mode as a URL writes it (`verify-full`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disable => "disable",
+            Self::Prefer => "prefer",
+            Self::Require => "require",
+            Self::VerifyCa => "verify-ca",
+            Self::VerifyFull => "verify-full",
+        }
+    }
+
+    fn from_url_value(value: &str) -> Option<Self> {
+        [
+            Self::Disable,
+            Self::Prefer,
+            Self::Require,
+            Self::VerifyCa,
+            Self::VerifyFull,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == value)
+    }
+}
+
+/// The root certificates the server's certificate must chain to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RootCerts {
+    /// The PEM file at this path (one or more certificates).
+    File(PathBuf),
+    /// The operating system's trust store (`sslrootcert=system`, as libpq
+    /// 16 spells it).
+    System,
 }
 
 /// Where and how to connect to PostgreSQL.
@@ -90,6 +139,11 @@ pub struct PgConfig {
     pub connect_timeout: Option<Duration>,
     /// TLS use. Default: [`SslMode::Prefer`].
     pub ssl_mode: SslMode,
+    /// The root certificates for [`SslMode::VerifyCa`] and
+    /// [`SslMode::VerifyFull`] (and for `Require`, which then checks the
+    /// chain too): URL parameter `sslrootcert`, a PEM file's path or
+    /// `system`. Default: none.
+    pub ssl_root_cert: Option<RootCerts>,
 }
 
 impl Default for PgConfig {
@@ -103,6 +157,7 @@ impl Default for PgConfig {
             application_name: None,
             connect_timeout: None,
             ssl_mode: SslMode::Prefer,
+            ssl_root_cert: None,
         }
     }
 }
@@ -118,6 +173,7 @@ impl fmt::Debug for PgConfig {
             .field("application_name", &self.application_name)
             .field("connect_timeout", &self.connect_timeout)
             .field("ssl_mode", &self.ssl_mode)
+            .field("ssl_root_cert", &self.ssl_root_cert)
             .finish()
     }
 }
@@ -128,8 +184,9 @@ impl PgConfig {
     /// (`postgresql://` works too). Components may be percent-encoded; an
     /// IPv6 host is written in brackets. Query parameters:
     /// `application_name`, `connect_timeout` (whole seconds, as in libpq),
-    /// `sslmode` (`disable`, `prefer`, `require`) and `host` (for a Unix
-    /// socket directory). Missing parts keep their [`Default`].
+    /// `sslmode` (`disable`, `prefer`, `require`, `verify-ca`,
+    /// `verify-full`), `sslrootcert` (a PEM file, or `system`) and `host`
+    /// (for a Unix socket directory). Missing parts keep their [`Default`].
     ///
     /// # Errors
     /// A [`ConfigError`] for the `url` setting naming the part that is
@@ -171,7 +228,13 @@ impl FromStr for PgConfig {
 }
 
 /// The query parameters a [`PgConfig`] can carry.
-const PARAMETERS: [&str; 4] = ["application_name", "connect_timeout", "sslmode", "host"];
+const PARAMETERS: [&str; 5] = [
+    "application_name",
+    "connect_timeout",
+    "sslmode",
+    "sslrootcert",
+    "host",
+];
 
 fn url_error(message: impl std::fmt::Display) -> ConfigError {
     ConfigError::new("url", format!("invalid PostgreSQL URL: {message}"))
@@ -198,11 +261,12 @@ fn parse_url(url: &str) -> Result<PgConfig, ConfigError> {
         None => format!("{scheme}{authority}{}", tail.replace('@', "%40")),
     };
     let mut host_in_query = false;
+    let mut ssl = SslParams::default();
     if let Some((_, query)) = tail.split_once('?') {
-        for key in query.split('&').filter(|p| !p.is_empty()) {
-            host_in_query |= key.starts_with("host=");
-            let key = key.split_once('=').map_or(key, |(k, _)| k);
-            if PARAMETERS.contains(&key) {
+        for param in query.split('&').filter(|p| !p.is_empty()) {
+            host_in_query |= param.starts_with("host=");
+            let (key, value) = param.split_once('=').unwrap_or((param, ""));
+            if ssl.take(key, value)? || PARAMETERS.contains(&key) {
                 continue;
             }
             return Err(
@@ -217,6 +281,7 @@ fn parse_url(url: &str) -> Result<PgConfig, ConfigError> {
             );
         }
     }
+    let normalized = without_ssl_params(&normalized);
     let driver: tokio_postgres::Config =
         normalized.parse().map_err(|e: tokio_postgres::Error| {
             let mut text = e.to_string();
@@ -227,7 +292,93 @@ fn parse_url(url: &str) -> Result<PgConfig, ConfigError> {
             }
             url_error(text)
         })?;
-    from_driver(&driver, host_in_query)
+    let mut cfg = from_driver(&driver, host_in_query)?;
+    if let Some(mode) = ssl.mode {
+        cfg.ssl_mode = mode;
+    }
+    cfg.ssl_root_cert = ssl.root_cert;
+    Ok(cfg)
+}
+
+/// The TLS parameters of a URL, read here rather than by the driver, which
+/// knows neither `verify-ca`/`verify-full` nor `sslrootcert`.
+#[derive(Default)]
+struct SslParams {
+    mode: Option<SslMode>,
+    root_cert: Option<RootCerts>,
+}
+
+impl SslParams {
+    /// Takes `key=value` if it is a TLS parameter (`true`), or fails on a
+    /// bad value; `false` for any other parameter.
+    fn take(&mut self, key: &str, value: &str) -> Result<bool, ConfigError> {
+        match key {
+            "sslmode" => {
+                self.mode = Some(SslMode::from_url_value(value).ok_or_else(|| {
+                    url_error(
+                        "sslmode must be one of disable, prefer, require, verify-ca, verify-full",
+                    )
+                })?);
+                Ok(true)
+            }
+            "sslrootcert" => {
+                let path = percent_decode(value)
+                    .ok_or_else(|| url_error("bad percent-encoding in sslrootcert"))?;
+                self.root_cert = Some(match path.as_str() {
+                    "" => return Err(url_error("sslrootcert is empty")),
+                    "system" => RootCerts::System,
+                    _ => RootCerts::File(PathBuf::from(path)),
+                });
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+/// The URL without its `sslmode` and `sslrootcert` parameters.
+fn without_ssl_params(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_owned();
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|p| {
+            let key = p.split_once('=').map_or(*p, |(k, _)| k);
+            !matches!(key, "sslmode" | "sslrootcert")
+        })
+        .collect();
+    if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    }
+}
+
+/// Decodes `%XX` escapes (and `+` as a space, as the driver does); `None`
+/// on a bad escape or bytes that are not UTF-8.
+fn percent_decode(value: &str) -> Option<String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Fails on a `%` not followed by two hex digits.
@@ -290,12 +441,6 @@ fn from_driver(
     cfg.dbname = driver.get_dbname().map(str::to_owned);
     cfg.application_name = driver.get_application_name().map(str::to_owned);
     cfg.connect_timeout = driver.get_connect_timeout().copied();
-    cfg.ssl_mode = match driver.get_ssl_mode() {
-        tokio_postgres::config::SslMode::Disable => SslMode::Disable,
-        tokio_postgres::config::SslMode::Prefer => SslMode::Prefer,
-        tokio_postgres::config::SslMode::Require => SslMode::Require,
-        _ => return Err(url_error("sslmode must be one of disable, prefer, require")),
-    };
     Ok(cfg)
 }
 
@@ -312,6 +457,7 @@ struct Fields {
     #[serde(with = "tidepool::off_or_duration")]
     connect_timeout: Option<Duration>,
     ssl_mode: SslMode,
+    ssl_root_cert: Option<RootCerts>,
 }
 
 impl Default for Fields {
@@ -325,6 +471,7 @@ impl Default for Fields {
             application_name,
             connect_timeout,
             ssl_mode,
+            ssl_root_cert,
         } = PgConfig::default();
         Self {
             host,
@@ -335,6 +482,7 @@ impl Default for Fields {
             application_name,
             connect_timeout,
             ssl_mode,
+            ssl_root_cert,
         }
     }
 }
@@ -350,6 +498,7 @@ impl From<Fields> for PgConfig {
             application_name: f.application_name,
             connect_timeout: f.connect_timeout,
             ssl_mode: f.ssl_mode,
+            ssl_root_cert: f.ssl_root_cert,
         }
     }
 }
@@ -458,6 +607,36 @@ mod tests {
         let cfg: PgConfig = "postgres://h/db?application_name=a@b".parse().unwrap();
         assert_eq!((cfg.host.as_str(), cfg.user.as_str()), ("h", "postgres"));
         assert_eq!(cfg.application_name.as_deref(), Some("a@b"));
+    }
+
+    #[test]
+    fn verify_modes_and_root_certificates_come_from_the_url() {
+        let cfg: PgConfig =
+            "postgres://u@db/x?sslmode=verify-full&sslrootcert=%2Fetc%2Fpg%20ca.pem&application_name=a"
+                .parse()
+                .unwrap();
+        assert_eq!(cfg.ssl_mode, SslMode::VerifyFull);
+        assert_eq!(
+            cfg.ssl_root_cert,
+            Some(RootCerts::File(PathBuf::from("/etc/pg ca.pem")))
+        );
+        assert_eq!(cfg.application_name.as_deref(), Some("a"));
+        let cfg: PgConfig = "postgres://u@db/x?sslrootcert=system&sslmode=verify-ca"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            (cfg.ssl_mode, cfg.ssl_root_cert),
+            (SslMode::VerifyCa, Some(RootCerts::System))
+        );
+        let err = "postgres://u@db/x?sslmode=verify"
+            .parse::<PgConfig>()
+            .unwrap_err();
+        assert!(err.to_string().contains("verify-full"), "{err}");
+        assert!(
+            "postgres://u@db/x?sslrootcert=%zz"
+                .parse::<PgConfig>()
+                .is_err()
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
+use tokio::task::JoinHandle;
 use tokio_postgres::error::Severity;
 use tokio_postgres::{Client, Error, Statement};
 
@@ -30,15 +31,47 @@ pub struct PgConnection {
     statements: StatementCache,
     /// A call on this connection failed with an error that ends the session.
     ended: AtomicBool,
+    /// The driver's connection task: it ends when the session has.
+    driver: JoinHandle<()>,
 }
 
 impl PgConnection {
-    pub(crate) fn new(client: Client, cache_capacity: usize) -> Self {
+    pub(crate) fn new(client: Client, driver: JoinHandle<()>, cache_capacity: usize) -> Self {
         Self {
             client,
             statements: StatementCache::new(cache_capacity),
             ended: AtomicBool::new(false),
+            driver,
         }
+    }
+
+    /// Closes the session and waits until it has ended.
+    ///
+    /// The driver says goodbye (`Terminate`) only once every statement sent
+    /// has been answered, so a statement still running — one whose cancel
+    /// has not reached it yet, or one that catches the cancel — runs to its
+    /// end first, and the server's process for this session lives until
+    /// then. This waits for all of that: when it returns, the driver's
+    /// connection task has stopped. Dropping the connection instead closes
+    /// it the same way without waiting; dropping the future this returns
+    /// before it is done stops the driver's task, which closes the socket
+    /// at once, whatever the server is still doing.
+    pub async fn close(self) {
+        let Self {
+            client,
+            statements,
+            driver,
+            ..
+        } = self;
+        drop(statements);
+        drop(client);
+        let mut driver = AbortOnDrop(Some(driver));
+        if let Some(task) = driver.0.as_mut() {
+            // The task only ends (a panic in it is the driver's); either
+            // way the session is over.
+            let _ = task.await;
+        }
+        driver.0 = None;
     }
 
     /// Whether the session has ended: the driver's connection task has
@@ -108,6 +141,17 @@ impl PgConnection {
     /// example after [`Pooled::detach`](tidepool::Pooled::detach).
     pub fn into_client(self) -> Client {
         self.client
+    }
+}
+
+/// Stops the driver's task when a [`PgConnection::close`] is given up.
+struct AbortOnDrop(Option<JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
     }
 }
 

@@ -14,12 +14,16 @@ mod config;
 mod connection;
 mod error;
 mod manager;
+#[cfg(feature = "rustls")]
+mod tls;
 mod transaction;
 
-pub use config::{PgConfig, SslMode};
+pub use config::{PgConfig, RootCerts, SslMode};
 pub use connection::{DEFAULT_STATEMENT_CACHE_CAPACITY, PgConnection};
 pub use error::PgError;
 pub use manager::{CLEAN_SQL, PgManager, RecyclePolicy};
+#[cfg(feature = "rustls")]
+pub use tls::client_config;
 pub use transaction::transaction;
 
 /// The configuration errors of every tidepool backend (and of the pool).

@@ -7,6 +7,7 @@ use std::task::{Poll, ready};
 use serde::{Deserialize, Serialize};
 use tidepool::{ConnectionInfo, Manager, Validation};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::connection::{DEFAULT_STATEMENT_CACHE_CAPACITY, PgConnection};
@@ -99,7 +100,7 @@ pub struct PgManager {
 
 impl PgManager {
     /// A manager connecting without TLS (a [`SslMode::Require`](crate::SslMode)
-    /// setting then fails to connect), with [`RecyclePolicy::Fast`] and a
+    /// setting then fails to connect; see `with_tls`), with [`RecyclePolicy::Fast`] and a
     /// statement cache of 256 per connection.
     pub fn new(config: PgConfig) -> Self {
         Self {
@@ -129,6 +130,25 @@ impl PgManager {
             tls: Tls::Rustls(tokio_postgres_rustls::MakeRustlsConnect::new(tls)),
             ..Self::new(config)
         }
+    }
+
+    /// A manager that speaks TLS through rustls as the configuration's
+    /// `ssl_mode` and `ssl_root_cert` say, with libpq's meanings: `disable`
+    /// never, `prefer` when the server offers it, `require` always
+    /// (checking the certificate's chain only if root certificates are
+    /// given), `verify-ca` always with the chain checked, `verify-full`
+    /// always with the chain and the host name checked.
+    ///
+    /// # Errors
+    /// A [`ConfigError`](tidepool::ConfigError) when the root certificates
+    /// cannot be read, or `verify-ca`/`verify-full` has none.
+    #[cfg(feature = "rustls")]
+    pub fn with_tls(config: PgConfig) -> Result<Self, tidepool::ConfigError> {
+        if config.ssl_mode == crate::SslMode::Disable {
+            return Ok(Self::new(config));
+        }
+        let tls = crate::tls::client_config(&config)?;
+        Ok(Self::with_rustls(config, tls))
     }
 
     /// Sets what happens between users. Default: [`RecyclePolicy::Fast`].
@@ -186,17 +206,30 @@ impl PgManager {
             return;
         };
         let token = conn.cancel_token();
-        let tls = self.tls.clone();
+        let manager = self.clone();
         runtime.spawn(async move {
-            let sent = match tls {
-                Tls::None => token.cancel_query(NoTls).await,
-                #[cfg(feature = "rustls")]
-                Tls::Rustls(tls) => token.cancel_query(tls).await,
-            };
-            if let Err(e) = sent {
+            if let Err(e) = manager.cancel(&token).await {
                 tracing::info!(error = %e, "postgres cancel request failed");
             }
         });
+    }
+
+    /// Asks the server to cancel the statement that the session of `token`
+    /// ([`Client::cancel_token`](tokio_postgres::Client::cancel_token)) is
+    /// running, over a new connection made as this manager connects (the
+    /// same TLS). Returns once the request is sent; the server may still
+    /// finish the statement, and a statement that catches the cancel keeps
+    /// running.
+    ///
+    /// # Errors
+    /// When the cancel request could not be sent.
+    pub async fn cancel(&self, token: &tokio_postgres::CancelToken) -> Result<(), PgError> {
+        match &self.tls {
+            Tls::None => token.cancel_query(NoTls).await?,
+            #[cfg(feature = "rustls")]
+            Tls::Rustls(tls) => token.cancel_query(tls.clone()).await?,
+        }
+        Ok(())
     }
 }
 
@@ -223,7 +256,7 @@ impl fmt::Debug for PgManager {
 /// dropped (use a connection of your own for `LISTEN`). The session's errors
 /// have no caller, so they are logged too; callers see them as failed
 /// queries, and the pool as a closed connection.
-fn spawn_driver<S, T>(mut connection: tokio_postgres::Connection<S, T>)
+fn spawn_driver<S, T>(mut connection: tokio_postgres::Connection<S, T>) -> JoinHandle<()>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -251,7 +284,7 @@ where
         if let Err(e) = ended {
             tracing::info!(error = %e, "postgres connection ended with an error");
         }
-    });
+    })
 }
 
 impl Manager for PgManager {
@@ -259,20 +292,22 @@ impl Manager for PgManager {
     type Error = PgError;
 
     async fn connect(&self) -> Result<PgConnection, PgError> {
-        let client = match &self.tls {
+        let (client, driver) = match &self.tls {
             Tls::None => {
                 let (client, connection) = self.driver.connect(NoTls).await?;
-                spawn_driver(connection);
-                client
+                (client, spawn_driver(connection))
             }
             #[cfg(feature = "rustls")]
             Tls::Rustls(tls) => {
                 let (client, connection) = self.driver.connect(tls.clone()).await?;
-                spawn_driver(connection);
-                client
+                (client, spawn_driver(connection))
             }
         };
-        Ok(PgConnection::new(client, self.statement_cache_capacity))
+        Ok(PgConnection::new(
+            client,
+            driver,
+            self.statement_cache_capacity,
+        ))
     }
 
     /// An empty query: the cheapest full round trip.

@@ -45,7 +45,7 @@ fn settings(cfg: &Config) -> Settings {
     out.request_timeout = s.request_timeout;
     out.statement_timeout = s.statement_timeout;
     out.max_rows = s.max_rows;
-    out.acquire_timeout = s.acquire_timeout;
+    out.max_result_bytes = s.max_result_bytes;
     out.session_ttl = s.session_ttl;
     out.schema_ttl = s.schema_ttl;
     out.max_sessions = s.max_sessions;
@@ -136,7 +136,9 @@ pub async fn run(
                 if let Some(p) = &config.password {
                     redactor.add(p.clone());
                 }
-                let pool = Pool::builder(PgManager::new(config.clone()))
+                let manager = PgManager::with_tls(config.clone())
+                    .map_err(|e| format!("pool `{name}`: {e}"))?;
+                let pool = Pool::builder(manager)
                     .config(section.pool.clone())
                     .name(name.as_str())
                     .build()

@@ -1,11 +1,14 @@
-//! [`Pooled`]: the guard that hands a connection out and brings it back.
+//! [`Pooled`]: the guard that hands a connection out and brings it back;
+//! [`Closing`]: the slot of a connection its holder is closing.
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Stamp;
 use crate::conn::{Conn, ConnectionInfo};
+use crate::shared::Shared;
 use crate::{Manager, Pool};
 
 /// A connection checked out of a [`Pool`]. Derefs to the connection; dropping
@@ -101,16 +104,94 @@ impl<'a, M: Manager> Pooled<'a, M> {
     /// Takes the connection out of the pool for good. Its slot is freed at
     /// once, so the pool may open another in its place.
     pub fn detach(mut self) -> M::Connection {
+        let (conn, held, now) = self.take_out();
+        self.pool
+            .shared
+            .with_state(|st| st.detach(&conn, held, now));
+        conn.into_raw()
+    }
+
+    /// The connection, taken out of the guard for good; how long it was
+    /// held, and now.
+    fn take_out(&mut self) -> (Conn<M::Connection>, u64, Stamp) {
         let conn = self
             .conn
             .take()
             .expect("a guard holds its connection until dropped");
         let now = self.pool.shared.clock.now();
-        let held = now.nanos_since(self.since);
+        (conn, now.nanos_since(self.since), now)
+    }
+
+    /// Takes the connection out of service for the caller to close, while
+    /// it keeps its slot: the pool counts it as open (toward `max_size`;
+    /// `closing` in the gauges) until the returned [`Closing`] is dropped,
+    /// and opens no replacement before then.
+    ///
+    /// For a connection whose close takes time and still holds something
+    /// on the other side meanwhile — a database session finishing a
+    /// statement it was asked to cancel, whose server process lives until
+    /// then. Closing it by dropping the guard instead would let the pool
+    /// open a replacement at once, so the server would see more sessions
+    /// than `max_size`.
+    ///
+    /// ```
+    /// # use tidepool::{Manager, Pool};
+    /// # struct Numbers;
+    /// # impl Manager for Numbers {
+    /// #     type Connection = u64;
+    /// #     type Error = std::convert::Infallible;
+    /// #     async fn connect(&self) -> Result<u64, Self::Error> { Ok(0) }
+    /// #     async fn validate(&self, _: &mut u64) -> Result<(), Self::Error> { Ok(()) }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = Pool::builder(Numbers).max_size(1).build()?;
+    /// let (conn, slot) = pool.get().await?.retire();
+    /// assert_eq!(pool.stats().gauges.closing, 1);
+    /// tokio::spawn(async move {
+    ///     drop(conn); // a close that may take a while
+    ///     drop(slot); // only now may the pool open another
+    /// })
+    /// .await?;
+    /// assert_eq!(pool.stats().gauges.size, 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn retire(mut self) -> (M::Connection, Closing<M>) {
+        let (conn, held, now) = self.take_out();
         self.pool
             .shared
-            .with_state(|st| st.detach(&conn, held, now));
-        conn.into_raw()
+            .with_state(|st| st.retire(conn.id, held, now));
+        let slot = Closing {
+            shared: Arc::clone(&self.pool.shared),
+            overflow: conn.overflow,
+        };
+        (conn.into_raw(), slot)
+    }
+}
+
+/// The slot of a connection being closed by its last holder (see
+/// [`Pooled::retire`]): while this guard lives, the pool counts the
+/// connection as open. Dropping it frees the slot, so drop it once the
+/// connection is really gone.
+#[must_use = "dropping it frees the slot at once"]
+pub struct Closing<M: Manager> {
+    shared: Arc<Shared<M>>,
+    overflow: bool,
+}
+
+impl<M: Manager> fmt::Debug for Closing<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Closing")
+            .field("pool", &self.shared.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: Manager> Drop for Closing<M> {
+    fn drop(&mut self) {
+        let now = self.shared.clock.now();
+        let overflow = self.overflow;
+        self.shared.with_state(|st| st.retired(overflow, now));
     }
 }
 

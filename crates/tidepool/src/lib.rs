@@ -3,7 +3,8 @@
 //! # Modules at a glance
 //! - [`Manager`]: what a backend implements.
 //! - [`Pool`], [`Builder`], [`PoolConfig`]: the pool and its settings.
-//! - [`Pooled`]: the guard a `get()` returns.
+//! - [`Pooled`]: the guard a `get()` returns; [`Closing`]: the slot of a
+//!   connection its holder is closing.
 //! - [`Stats`], [`Health`], [`Advice`]: what the pool knows about itself.
 //! - [`Registry`]: named pools of any manager behind one handle.
 
@@ -34,7 +35,7 @@ pub use builder::Builder;
 pub use config::{HealthConfig, IdleOrder, PoolConfig, Validation, WarmUp, off_or_duration};
 pub use conn::ConnectionInfo;
 pub use error::{BuildError, Check, ConfigError, ConnectError, PoolError, TimeoutCause};
-pub use guard::Pooled;
+pub use guard::{Closing, Pooled};
 pub use health::{
     Advice, AdviceKind, Health, HealthStatus, Recommendation, SizingEstimate, SizingVerdict,
 };

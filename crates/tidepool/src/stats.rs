@@ -5,8 +5,8 @@
 //! stash records on its hit path (hits, hold times, the rolling window): each
 //! shard keeps those under its own lock, and a snapshot adds them in before
 //! it reads. So a [`Stats`] snapshot is consistent:
-//! `idle + in_use + checking == size` holds in every snapshot, not just on
-//! average.
+//! `idle + in_use + checking + closing == size` holds in every snapshot, not
+//! just on average.
 
 use std::time::Duration;
 
@@ -200,15 +200,20 @@ impl Counters {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct Gauges {
-    /// Open connections (idle + in use + checking), overflow included.
+    /// Open connections (idle + in use + checking + closing), overflow
+    /// included.
     pub size: usize,
     /// Connections ready in the pool.
     pub idle: usize,
     /// Connections checked out by callers (or being validated for one).
     pub in_use: usize,
     /// Connections out for a background check: a reset after return, or a
-    /// keepalive ping. `idle + in_use + checking == size`.
+    /// keepalive ping.
     pub checking: usize,
+    /// Connections their last holder is closing
+    /// ([`Pooled::retire`](crate::Pooled::retire)): still open, so they keep
+    /// their slot. `idle + in_use + checking + closing == size`.
+    pub closing: usize,
     /// Callers queued for a connection.
     pub waiting: usize,
     /// Connections being opened.

@@ -1,4 +1,5 @@
-//! The guard: metadata, detach, broken returns, reset, try_get, direct connects.
+//! The guard: metadata, detach, retire, broken returns, reset, try_get,
+//! direct connects.
 mod common;
 
 use std::sync::atomic::Ordering;
@@ -57,6 +58,37 @@ async fn a_detached_connection_leaves_the_pool_and_frees_its_slot() {
     let next = pool.get_timeout(Duration::from_millis(10)).await.unwrap();
     assert_eq!(next.id, 2);
     assert_eq!(pool.counters().detached, 1);
+    drop(next);
+    check_accounting(&pool);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retired_connection_keeps_its_slot_until_its_close_ends() {
+    let (pool, knobs) = pool(quiet(1));
+    let conn = pool.get().await.unwrap();
+    let (raw, slot) = conn.retire();
+    let g = pool.gauges();
+    assert_eq!((g.size, g.in_use, g.closing), (1, 0, 1));
+    // The close takes 5 s; a get meanwhile waits rather than open a second.
+    let closing = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(raw.id, 1, "closed here");
+        drop(slot);
+    });
+    let waited = pool.get_timeout(Duration::from_secs(1)).await;
+    assert!(
+        matches!(waited, Err(PoolError::Timeout { .. })),
+        "{waited:?}"
+    );
+    assert_eq!(
+        knobs.connects.load(Ordering::SeqCst),
+        1,
+        "no second connect"
+    );
+    let next = pool.get_timeout(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(next.id, 2, "a new connection once the slot was freed");
+    closing.await.unwrap();
+    assert_eq!(pool.counters().closed.broken, 1);
     drop(next);
     check_accounting(&pool);
 }

@@ -168,7 +168,7 @@ async fn cell(hook: Hook, act: Act) {
         "{hook:?} × {act:?}: every unit of capacity came back: {g:?}"
     );
     assert_eq!(
-        g.idle + g.in_use + g.checking,
+        g.idle + g.in_use + g.checking + g.closing,
         g.size,
         "{hook:?} × {act:?}: {g:?}"
     );

@@ -125,7 +125,7 @@ async fn run(ops: Vec<Op>) {
 fn check_invariants_with_shrink(pool: &Pool<Fake>, peak_max: usize) {
     let g = pool.gauges();
     assert_eq!(
-        g.idle + g.in_use + g.checking,
+        g.idle + g.in_use + g.checking + g.closing,
         g.size,
         "idle + in use + checking = size: {g:?}"
     );

@@ -110,7 +110,7 @@ fn panic_flag(knobs: &Knobs, hook: Hook) -> &std::sync::atomic::AtomicBool {
 /// What every snapshot must satisfy, whatever runs concurrently.
 fn check_snapshot(pool: &Pool<Fake>, peak_max: usize) {
     let g = pool.gauges();
-    assert_eq!(g.idle + g.in_use + g.checking, g.size, "{g:?}");
+    assert_eq!(g.idle + g.in_use + g.checking + g.closing, g.size, "{g:?}");
     assert!(
         g.size <= peak_max + g.max_overflow,
         "{g:?} (peak max {peak_max})"

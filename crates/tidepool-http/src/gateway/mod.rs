@@ -13,10 +13,13 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
+mod budget;
 #[cfg(feature = "postgres")]
 mod pgtext;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "postgres")]
+mod postgres_rows;
 #[cfg(feature = "postgres")]
 mod postgres_unit;
 #[cfg(feature = "sqlite")]
@@ -31,18 +34,34 @@ pub use postgres_unit::PRIVILEGED_ROLES;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteGateway;
 
+/// Bytes of JSON a statement's rows may take unless configured otherwise:
+/// 16 MiB.
+pub const DEFAULT_MAX_RESULT_BYTES: usize = 16 * 1024 * 1024;
+
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Bounds on one query.
+/// Bounds on one query. How long to wait for a connection is the pool's
+/// own `acquire_timeout`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueryLimits {
     /// Most rows returned.
     pub max_rows: usize,
+    /// Most bytes of JSON the rows of one statement may take; the rows that
+    /// do not fit are never read from the database.
+    pub max_result_bytes: usize,
     /// Longest the statement may run; it is cancelled after that.
     pub statement_timeout: Duration,
-    /// Longest to wait for a pooled connection.
-    pub acquire_timeout: Duration,
+}
+
+/// Which limit cut a result short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Truncation {
+    /// [`QueryLimits::max_rows`].
+    MaxRows,
+    /// [`QueryLimits::max_result_bytes`].
+    MaxResultBytes,
 }
 
 /// The result of one statement.
@@ -54,8 +73,10 @@ pub struct QueryOutput {
     pub rows: Vec<Vec<Value>>,
     /// Rows returned (`rows.len()`).
     pub row_count: usize,
-    /// Whether more rows were available than `max_rows`.
+    /// Whether the result had more rows than were returned.
     pub truncated: bool,
+    /// Which limit cut it short, when it was.
+    pub truncated_by: Option<Truncation>,
     /// Rows changed by an `INSERT`, `UPDATE` or `DELETE`, when known.
     pub rows_affected: Option<u64>,
 }
@@ -132,8 +153,12 @@ pub enum GatewayError {
     /// The statement ran past its timeout and was cancelled: 408.
     Timeout(Duration),
     /// No connection could be had (pool timeout, database down, pool
-    /// closed): 503.
+    /// closed), or the session ended under the statement (the server ended
+    /// it, the connection was cut): 503.
     Unavailable(String),
+    /// A single row (or, on SQLite, a single value the statement made) is
+    /// larger than the result byte limit (this many bytes): 422.
+    ResultTooLarge(usize),
 }
 
 impl fmt::Display for GatewayError {
@@ -144,6 +169,10 @@ impl fmt::Display for GatewayError {
             Self::NotAuthorized(m) => write!(f, "the gateway does not allow this: {m}"),
             Self::Timeout(d) => write!(f, "the statement ran longer than {d:?} and was cancelled"),
             Self::Unavailable(m) => write!(f, "no database connection: {m}"),
+            Self::ResultTooLarge(limit) => write!(
+                f,
+                "a row of the result is larger than the result limit of {limit} bytes (max_result_bytes)"
+            ),
         }
     }
 }
@@ -226,10 +255,17 @@ pub(crate) fn pool_error<E: std::error::Error>(e: &tidepool::PoolError<E>) -> Ga
 
 /// Lower-case hex of bytes (for BLOB / bytea values).
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(2 + bytes.len() * 2);
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(hex_len(bytes.len()));
     s.push_str("\\x");
     for b in bytes {
-        s.push_str(&format!("{b:02x}"));
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
     }
     s
+}
+
+/// The length of [`hex`] of `n` bytes.
+pub(crate) fn hex_len(n: usize) -> usize {
+    n.saturating_mul(2).saturating_add(2)
 }

@@ -1,37 +1,40 @@
 //! [`PgGateway`]: the [`Gateway`] over a [`tidepool_postgres::PgPool`].
 //!
 //! # Implementation notes
-//! The statement is prepared (cached per connection) so that its parameter
-//! and column types are known: JSON parameters are converted to the type the
-//! server inferred for each `$n`, and each column is read by its type into
-//! JSON (numbers, booleans, text, json/jsonb, uuid, bytea as `\x..` hex,
-//! numeric and timestamps as text; any other type as its text form when it
-//! is UTF-8). Rows are streamed and the stream is dropped after `max_rows`.
-//! On timeout the query is cancelled on the server (a cancel request over a
-//! new connection) and the connection is closed rather than reused.
+//! The statement is prepared so that its parameter and column types are
+//! known: JSON parameters are converted to the type the server inferred for
+//! each `$n`, and each column is read by its type into JSON (numbers,
+//! booleans, text, json/jsonb, uuid, bytea as `\x..` hex, numeric and
+//! timestamps as text; any other type as its text form when it is UTF-8).
+//! Rows are read through a portal, batch by batch, within the row and byte
+//! limits ([`postgres_rows`](super::postgres_rows)); the rest of a result
+//! cut short is never read. A connection is taken from the pool within the
+//! pool's own `acquire_timeout`; if its session turns out to be gone before
+//! the request's transaction began (the server ended it while it was idle),
+//! the request is tried once more on another connection, since nothing of
+//! it ran.
 //!
 //! Statements are prepared for the request and closed after it, never
 //! cached on the connection: a cached statement's text would be readable by
 //! the next tenant in `pg_prepared_statements`. How a request begins, ends
-//! and resets its connection is in [`postgres_unit`](super::postgres_unit).
+//! and resets its connection, and how a connection cut short (a timeout, a
+//! dropped request) is cancelled and closed while it keeps its pool slot,
+//! is in [`postgres_unit`](super::postgres_unit).
 
-use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{StreamExt, pin_mut};
 use serde_json::Value;
-use tidepool_postgres::PgPool;
-use tokio_postgres::NoTls;
-use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
+use tidepool_postgres::{PgConnection, PgPool};
 
+use super::postgres_rows::{run_statement, session_lost, sql_error};
 use super::postgres_unit::{
-    PRIVILEGED_ROLES, RESET_SQL, ROLE_CHECK_SQL, UnitGuard, begin_sql, reset_clean, single_text,
+    PRIVILEGED_ROLES, RESET_SQL, ROLE_CHECK_SQL, UnitGuard, marker_sql, reset_clean, single_text,
     text_at,
 };
 use super::{
     BoxFuture, ColumnInfo, Gateway, GatewayError, GatewayMode, QueryLimits, QueryOutput, Statement,
-    TableInfo, TransactionError, hex, pool_error,
+    TableInfo, TransactionError, pool_error,
 };
 
 /// The gateway for a PostgreSQL pool.
@@ -104,7 +107,7 @@ impl PgGateway {
         Ok(found)
     }
 
-    async fn read_role(&self, conn: &tokio_postgres::Client) -> Result<RoleCheck, GatewayError> {
+    async fn read_role(&self, conn: &PgConnection) -> Result<RoleCheck, GatewayError> {
         let wanted: Vec<&str> = PRIVILEGED_ROLES.to_vec();
         let row = conn
             .query_one(ROLE_CHECK_SQL, &[&wanted])
@@ -132,7 +135,7 @@ impl PgGateway {
     }
 
     /// The verdict, made on `conn` if nobody made it yet.
-    async fn verify(&self, conn: &tokio_postgres::Client) -> Result<(), GatewayError> {
+    async fn verify(&self, conn: &PgConnection) -> Result<(), GatewayError> {
         let verdict = self
             .verdict
             .get_or_try_init(|| async {
@@ -156,147 +159,6 @@ fn refused(pool: &str) -> GatewayError {
     ))
 }
 
-/// The text of a driver error with its server message (never the
-/// connection settings).
-fn describe(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => {
-            let mut s = format!("{}: {}", db.severity(), db.message());
-            if let Some(detail) = db.detail() {
-                s.push_str(&format!(" ({detail})"));
-            }
-            s
-        }
-        None => match e.source() {
-            Some(src) => format!("{e}: {src}"),
-            None => e.to_string(),
-        },
-    }
-}
-
-fn sql_error(e: &tokio_postgres::Error) -> GatewayError {
-    if e.as_db_error().is_some() || e.is_closed() {
-        if e.is_closed() {
-            return GatewayError::Unavailable(describe(e));
-        }
-        GatewayError::Sql(describe(e))
-    } else {
-        GatewayError::Param(describe(e))
-    }
-}
-
-/// A JSON parameter bound as whatever type the server expects.
-#[derive(Debug)]
-struct Param<'a>(&'a Value);
-
-fn int_of(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        Value::Bool(b) => Some(i64::from(*b)),
-        _ => None,
-    }
-}
-
-fn float_of(v: &Value) -> Option<f64> {
-    match v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-fn text_of(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-type BoxError = Box<dyn StdError + Sync + Send>;
-
-impl ToSql for Param<'_> {
-    fn to_sql(&self, ty: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, BoxError> {
-        let v = self.0;
-        if v.is_null() {
-            return Ok(IsNull::Yes);
-        }
-        let bad = || -> BoxError { format!("cannot use this JSON value as {ty}").into() };
-        match *ty {
-            Type::BOOL => match v {
-                Value::Bool(b) => b.to_sql(ty, out),
-                _ => Err(bad()),
-            },
-            Type::INT2 => i16::try_from(int_of(v).ok_or_else(bad)?)?.to_sql(ty, out),
-            Type::INT4 => i32::try_from(int_of(v).ok_or_else(bad)?)?.to_sql(ty, out),
-            Type::INT8 => int_of(v).ok_or_else(bad)?.to_sql(ty, out),
-            Type::OID => u32::try_from(int_of(v).ok_or_else(bad)?)?.to_sql(ty, out),
-            Type::FLOAT4 => (float_of(v).ok_or_else(bad)? as f32).to_sql(ty, out),
-            Type::FLOAT8 => float_of(v).ok_or_else(bad)?.to_sql(ty, out),
-            Type::JSON | Type::JSONB => v.to_sql(ty, out),
-            Type::UUID => uuid::Uuid::parse_str(&text_of(v))?.to_sql(ty, out),
-            Type::BYTEA => text_of(v).into_bytes().to_sql(ty, out),
-            Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
-                text_of(v).to_sql(&Type::TEXT, out)
-            }
-            _ => Err(format!(
-                "parameters of type {ty} are not supported by the gateway; cast it in SQL, e.g. $1::text::{ty}"
-            )
-            .into()),
-        }
-    }
-
-    fn accepts(_: &Type) -> bool {
-        true
-    }
-
-    to_sql_checked!();
-}
-
-/// One result cell as JSON, read by its column type.
-struct Cell(Value);
-
-impl<'a> FromSql<'a> for Cell {
-    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
-        let v = match *ty {
-            Type::BOOL => Value::from(bool::from_sql(ty, raw)?),
-            Type::INT2 => Value::from(i16::from_sql(ty, raw)?),
-            Type::INT4 => Value::from(i32::from_sql(ty, raw)?),
-            Type::INT8 => Value::from(i64::from_sql(ty, raw)?),
-            Type::OID => Value::from(u32::from_sql(ty, raw)?),
-            Type::FLOAT4 => float(f64::from(f32::from_sql(ty, raw)?)),
-            Type::FLOAT8 => float(f64::from_sql(ty, raw)?),
-            Type::JSON | Type::JSONB => Value::from_sql(ty, raw)?,
-            Type::UUID => Value::from(uuid::Uuid::from_sql(ty, raw)?.to_string()),
-            Type::BYTEA => Value::from(hex(raw)),
-            Type::NUMERIC => Value::from(super::pgtext::numeric(raw)?),
-            Type::TIMESTAMP => Value::from(super::pgtext::timestamp(raw, false)?),
-            Type::TIMESTAMPTZ => Value::from(super::pgtext::timestamp(raw, true)?),
-            Type::DATE => Value::from(super::pgtext::date(raw)?),
-            Type::CHAR => Value::from(i8::from_sql(ty, raw)?),
-            _ => match std::str::from_utf8(raw) {
-                Ok(s) if !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') => {
-                    Value::from(s)
-                }
-                _ => Value::from(hex(raw)),
-            },
-        };
-        Ok(Self(v))
-    }
-
-    fn from_sql_null(_: &Type) -> Result<Self, BoxError> {
-        Ok(Self(Value::Null))
-    }
-
-    fn accepts(_: &Type) -> bool {
-        true
-    }
-}
-
-fn float(f: f64) -> Value {
-    serde_json::Number::from_f64(f).map_or_else(|| Value::from(f.to_string()), Value::Number)
-}
-
 const SCHEMA_SQL: &str = "SELECT c.table_schema::text, c.table_name::text, \
        CASE t.table_type WHEN 'VIEW' THEN 'view' ELSE 'table' END, \
        c.column_name::text, c.data_type::text, c.is_nullable = 'YES', \
@@ -312,64 +174,101 @@ const SCHEMA_SQL: &str = "SELECT c.table_schema::text, c.table_name::text, \
        AND c.table_schema NOT LIKE 'pg_toast%' \
      ORDER BY 1, 2, c.ordinal_position";
 
-/// Runs one prepared statement and reads its rows (up to `max_rows`).
-async fn run_statement(
-    conn: &tokio_postgres::Client,
-    sql: &str,
-    params: &[Value],
-    max_rows: usize,
-) -> Result<QueryOutput, GatewayError> {
-    let stmt = conn.prepare(sql).await.map_err(|e| sql_error(&e))?;
-    if stmt.params().len() != params.len() {
-        return Err(GatewayError::Param(format!(
-            "the statement takes {} parameter(s), {} given",
-            stmt.params().len(),
-            params.len()
-        )));
-    }
-    let columns: Vec<String> = stmt.columns().iter().map(|c| c.name().to_owned()).collect();
-    let bound: Vec<Param<'_>> = params.iter().map(Param).collect();
-    let stream = conn
-        .query_raw(&stmt, bound.iter().map(|p| p as &(dyn ToSql + Sync)))
-        .await
-        .map_err(|e| sql_error(&e))?;
-    pin_mut!(stream);
-    let mut rows = Vec::new();
-    let mut truncated = false;
-    while let Some(row) = stream.next().await {
-        let row = row.map_err(|e| sql_error(&e))?;
-        if rows.len() == max_rows {
-            truncated = true;
-            break;
-        }
-        let mut values = Vec::with_capacity(columns.len());
-        for i in 0..columns.len() {
-            let cell: Cell = row.try_get(i).map_err(|e| sql_error(&e))?;
-            values.push(cell.0);
-        }
-        rows.push(values);
-    }
-    let rows_affected = if truncated {
-        None
-    } else {
-        stream.rows_affected()
-    };
-    let rows_affected = rows_affected.filter(|_| columns.is_empty());
-    Ok(QueryOutput {
-        row_count: rows.len(),
-        columns,
-        rows,
-        truncated,
-        rows_affected,
-    })
+/// How a unit's work ended.
+enum Ended {
+    /// The session was gone before the transaction began: nothing ran.
+    Dead(GatewayError),
+    /// The unit's bookkeeping failed; the session's state is unknown.
+    Failed(TransactionError),
+    /// The unit ran: its outputs, the statement that failed (if one did),
+    /// and whether the session came out clean.
+    Done {
+        outputs: Vec<QueryOutput>,
+        failed: Option<TransactionError>,
+        clean: bool,
+    },
 }
 
-/// Runs a simple-query batch that belongs to the unit's bookkeeping.
-async fn bookkeeping(
-    conn: &tokio_postgres::Client,
-    sql: &str,
-) -> Result<Vec<tokio_postgres::SimpleQueryMessage>, GatewayError> {
-    conn.simple_query(sql).await.map_err(|e| sql_error(&e))
+/// Runs `statements` as one unit on `client` (see the module notes of
+/// [`postgres_unit`](super::postgres_unit)).
+async fn run_unit(
+    client: &mut tokio_postgres::Client,
+    mode: GatewayMode,
+    statements: &[(&str, &[Value])],
+    limits: &QueryLimits,
+    pool: &str,
+) -> Ended {
+    let at = |index: usize| move |error: GatewayError| TransactionError { index, error };
+    let last = statements.len().saturating_sub(1);
+    // Read-write is the session's default access mode, as `BEGIN` has it.
+    let mut begin = client.build_transaction();
+    if mode != GatewayMode::ReadWrite {
+        begin = begin.read_only(true);
+    }
+    let txn = match begin.start().await {
+        Ok(txn) => txn,
+        Err(e) if session_lost(&e) => return Ended::Dead(sql_error(&e)),
+        Err(e) => return Ended::Failed(at(0)(sql_error(&e))),
+    };
+    let begun = match txn.simple_query(&marker_sql()).await {
+        Ok(begun) => begun,
+        Err(e) => return Ended::Failed(at(0)(sql_error(&e))),
+    };
+    let marker = single_text(&begun);
+    let driver_before = text_at(&begun, 1).and_then(|t| t.parse::<u64>().ok());
+    let mut outputs = Vec::with_capacity(statements.len());
+    let mut failed = None;
+    for (index, (sql, params)) in statements.iter().enumerate() {
+        match run_statement(&txn, sql, params, limits).await {
+            Ok(out) => outputs.push(out),
+            Err(error) => {
+                failed = Some(TransactionError { index, error });
+                break;
+            }
+        }
+        if index < last {
+            let now = match txn
+                .simple_query("SELECT transaction_timestamp()::text")
+                .await
+            {
+                Ok(now) => now,
+                Err(e) => return Ended::Failed(at(index)(sql_error(&e))),
+            };
+            if single_text(&now) != marker {
+                failed = Some(at(index)(GatewayError::NotAuthorized(format!(
+                    "statement {} ended the request's transaction; each request is one transaction, so leave out transaction control",
+                    index + 1
+                ))));
+                break;
+            }
+        }
+    }
+    let commit = failed.is_none() && mode == GatewayMode::ReadWrite;
+    let ended = if commit {
+        txn.commit().await
+    } else {
+        txn.rollback().await
+    };
+    let mut clean = true;
+    if let Err(e) = ended {
+        clean = false;
+        // A statement that lost the session said so already.
+        failed.get_or_insert(at(last)(sql_error(&e)));
+    }
+    if clean {
+        match client.simple_query(RESET_SQL).await {
+            Ok(reply) => clean = reset_clean(&reply, driver_before),
+            Err(e) => {
+                tracing::warn!(pool = %pool, error = %e, "resetting a gateway connection failed; it is closed");
+                clean = false;
+            }
+        }
+    }
+    Ended::Done {
+        outputs,
+        failed,
+        clean,
+    }
 }
 
 impl PgGateway {
@@ -383,77 +282,51 @@ impl PgGateway {
     ) -> Result<Vec<QueryOutput>, TransactionError> {
         let at = |index: usize| move |error: GatewayError| TransactionError { index, error };
         let last = statements.len().saturating_sub(1);
-        let conn = self
-            .pool
-            .get_timeout(limits.acquire_timeout)
-            .await
-            .map_err(|e| at(0)(pool_error(&e)))?;
-        let guard = UnitGuard::new(conn);
-        let client: &tokio_postgres::Client = guard.conn();
-        self.verify(client).await.map_err(at(0))?;
-        let cancel = client.cancel_token();
-        let work = async {
-            let begun = bookkeeping(client, &begin_sql(mode)).await.map_err(at(0))?;
-            let marker = single_text(&begun);
-            let driver_before = text_at(&begun, 1).and_then(|t| t.parse::<u64>().ok());
-            let mut outputs = Vec::with_capacity(statements.len());
-            let mut failed = None;
-            for (index, (sql, params)) in statements.iter().enumerate() {
-                match run_statement(client, sql, params, limits.max_rows).await {
-                    Ok(out) => outputs.push(out),
-                    Err(error) => {
-                        failed = Some(TransactionError { index, error });
-                        break;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let conn = self.pool.get().await.map_err(|e| at(0)(pool_error(&e)))?;
+            let mut guard = UnitGuard::new(conn);
+            if let Err(e) = self.verify(guard.conn()).await {
+                match e {
+                    // A refusal: the connection itself is fine.
+                    GatewayError::NotAuthorized(_) => guard.finish(),
+                    _ => guard.settled(),
+                }
+                return Err(at(0)(e));
+            }
+            let work = run_unit(
+                guard.client_mut(),
+                mode,
+                statements,
+                &limits,
+                self.pool.name(),
+            );
+            // On timeout the guard cancels the statement and closes the
+            // session, holding its slot until it is gone.
+            let ended = tokio::time::timeout(limits.statement_timeout, work)
+                .await
+                .map_err(|_| at(last)(GatewayError::Timeout(limits.statement_timeout)))?;
+            guard.settled();
+            match ended {
+                Ended::Dead(e) if tries == 1 => {
+                    tracing::info!(pool = %self.pool.name(), error = %e, "a pooled session was gone before its request began; trying another");
+                }
+                Ended::Dead(e) => return Err(at(0)(e)),
+                Ended::Failed(e) => return Err(e),
+                Ended::Done {
+                    outputs,
+                    failed,
+                    clean,
+                } => {
+                    if clean && !guard.conn().is_closed() {
+                        guard.finish();
                     }
+                    return match failed {
+                        Some(e) => Err(e),
+                        None => Ok(outputs),
+                    };
                 }
-                if index < last {
-                    let now = bookkeeping(client, "SELECT transaction_timestamp()::text")
-                        .await
-                        .map_err(at(index))?;
-                    if single_text(&now) != marker {
-                        failed = Some(at(index)(GatewayError::NotAuthorized(format!(
-                            "statement {} ended the request's transaction; each request is one transaction, so leave out transaction control",
-                            index + 1
-                        ))));
-                        break;
-                    }
-                }
-            }
-            let commit = failed.is_none() && mode == GatewayMode::ReadWrite;
-            let ended = bookkeeping(client, if commit { "COMMIT" } else { "ROLLBACK" }).await;
-            let mut clean = true;
-            if let Err(error) = ended {
-                clean = false;
-                failed.get_or_insert(at(last)(error));
-            }
-            if clean {
-                match bookkeeping(client, RESET_SQL).await {
-                    Ok(reply) => clean = reset_clean(&reply, driver_before),
-                    Err(e) => {
-                        tracing::warn!(pool = %self.pool.name(), error = %e, "resetting a gateway connection failed; it is closed");
-                        clean = false;
-                    }
-                }
-            }
-            Ok::<_, TransactionError>((outputs, failed, clean))
-        };
-        match tokio::time::timeout(limits.statement_timeout, work).await {
-            Ok(Ok((outputs, failed, clean))) => {
-                if clean && !client.is_closed() {
-                    guard.finish();
-                }
-                match failed {
-                    Some(e) => Err(e),
-                    None => Ok(outputs),
-                }
-            }
-            // The guard closes the connection: its state is unknown.
-            Ok(Err(e)) => Err(e),
-            Err(_) => {
-                if let Err(e) = cancel.cancel_query(NoTls).await {
-                    tracing::warn!(error = %describe(&e), "could not cancel a timed-out query");
-                }
-                Err(at(last)(GatewayError::Timeout(limits.statement_timeout)))
             }
         }
     }
@@ -504,6 +377,7 @@ impl Gateway for PgGateway {
         Box::pin(async move {
             let limits = QueryLimits {
                 max_rows: usize::MAX,
+                max_result_bytes: usize::MAX,
                 ..limits
             };
             let out = self

@@ -13,26 +13,46 @@
 //! only when this statement moved the total, so it never reports an earlier
 //! statement's count.
 //!
-//! The statement runs inside `interact`, on a blocking thread. The closure
-//! first hands its connection's interrupt handle back to the async side; on
-//! timeout that side calls `sqlite3_interrupt`, so the statement stops at its
-//! next step instead of running on. A closure that had not started when the
-//! timeout hit sees the `cancelled` flag and returns at once.
+//! The statement runs inside `interact`, on a blocking thread, in a task
+//! of its own that holds the pooled connection: the connection goes back
+//! to the pool (and its slot frees up) only when the closure has returned,
+//! so a pool never has more SQLite work running than connections. When the
+//! statement times out, or the request is dropped, the [`Stop`] is set:
+//! `sqlite3_interrupt` stops the statement at its next step, a progress
+//! handler checking the same flag catches a statement that started after
+//! the interrupt (which SQLite would otherwise forget), a busy handler
+//! standing in for `busy_timeout` ends a wait for another connection's
+//! lock (which the interrupt does not reach), the loop reading rows checks
+//! it between rows, and a closure that had not started returns at once.
+//!
+//! Results are bounded as they are read ([`Budget`]): no more than
+//! `max_rows` rows and `max_result_bytes` bytes of JSON, each value's size
+//! known before it is turned into JSON; stepping stops at the first row
+//! that does not fit. `SQLITE_LIMIT_LENGTH` is set to the byte limit too,
+//! so SQLite never makes a single value larger than that (`zeroblob`,
+//! `randomblob`, string concatenation): such a statement fails with
+//! [`GatewayError::ResultTooLarge`].
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tidepool_sqlite::SqlitePool;
+use tidepool_sqlite::rusqlite::limits::Limit;
 use tidepool_sqlite::rusqlite::types::{Value as SqlValue, ValueRef};
-use tidepool_sqlite::rusqlite::{self, Connection, params_from_iter};
+use tidepool_sqlite::rusqlite::{self, Connection, InterruptHandle, params_from_iter};
 
+use super::budget::{Admit, Budget, row_size};
 use super::sqlite_authorizer::{Refusal, authorizer};
 use super::{
     BoxFuture, ColumnInfo, Gateway, GatewayError, GatewayMode, QueryLimits, QueryOutput, Statement,
-    TableInfo, TransactionError, hex, pool_error,
+    TableInfo, TransactionError, hex, hex_len, pool_error,
 };
+
+/// How many SQLite virtual-machine steps pass between two checks of the
+/// stop flag.
+const PROGRESS_STEPS: i32 = 1000;
 
 /// The gateway for a SQLite pool.
 #[derive(Debug, Clone)]
@@ -60,43 +80,161 @@ impl SqliteGateway {
 
     async fn run<R, F>(&self, limits: QueryLimits, work: F) -> Result<R, GatewayError>
     where
-        F: FnOnce(&mut Connection) -> Result<R, GatewayError> + Send + 'static,
+        F: FnOnce(&mut Connection, &Stop) -> Result<R, GatewayError> + Send + 'static,
         R: Send + 'static,
     {
         let conn = self
             .pool
-            .get_timeout(limits.acquire_timeout)
+            .get()
             .await
-            .map_err(|e| pool_error(&e))?;
-        let cancelled = Arc::new(AtomicBool::new(false));
-        let (tx, mut rx) = tokio::sync::oneshot::channel();
-        let flag = Arc::clone(&cancelled);
-        let task = conn.interact(move |c| {
-            if flag.load(Ordering::SeqCst) {
-                return Err(GatewayError::Timeout(Duration::ZERO));
-            }
-            let _ = tx.send(c.get_interrupt_handle());
-            work(c)
+            .map_err(|e| pool_error(&e))?
+            .into_owned();
+        let stop = Stop::default();
+        let inside = stop.clone();
+        let busy_timeout = self.pool.manager().config().pragmas.busy_timeout;
+        // The task holds the connection until the closure has returned,
+        // whatever happens to this request.
+        let job = tokio::spawn(async move {
+            let done = conn
+                .interact(move |c| {
+                    if inside.is_set() {
+                        return Err(GatewayError::Timeout(Duration::ZERO));
+                    }
+                    let out = inside.arm(c, busy_timeout).and_then(|()| work(c, &inside));
+                    Stop::disarm(c, busy_timeout);
+                    out
+                })
+                .await;
+            drop(conn);
+            done
         });
-        tokio::pin!(task);
-        match tokio::time::timeout(limits.statement_timeout, &mut task).await {
-            Ok(done) => done.map_err(|e| GatewayError::Unavailable(e.to_string()))?,
+        let mut on_drop = StopOnDrop(Some(stop.clone()));
+        match tokio::time::timeout(limits.statement_timeout, job).await {
+            Ok(Ok(done)) => {
+                on_drop.0 = None;
+                done.map_err(|e| GatewayError::Unavailable(e.to_string()))?
+            }
+            Ok(Err(e)) => Err(GatewayError::Unavailable(format!(
+                "the SQLite task failed: {e}"
+            ))),
             Err(_) => {
-                cancelled.store(true, Ordering::SeqCst);
-                if let Ok(handle) = rx.try_recv() {
-                    handle.interrupt();
-                }
-                // Let the interrupted statement unwind (briefly), so the
-                // connection goes back idle rather than busy.
-                let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+                stop.set();
                 Err(GatewayError::Timeout(limits.statement_timeout))
             }
         }
     }
 }
 
+/// Tells the SQLite work of one request to stop: a flag the closure, the
+/// row loop and a progress handler read, and the connection's interrupt
+/// handle once the closure has started.
+#[derive(Clone, Default)]
+struct Stop {
+    flag: Arc<AtomicBool>,
+    interrupt: Arc<Mutex<Option<InterruptHandle>>>,
+}
+
+impl std::fmt::Debug for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stop")
+            .field("set", &self.is_set())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stop {
+    fn is_set(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+
+    /// Makes `c` stoppable: its interrupt handle is kept, a progress
+    /// handler ends any statement once the flag is set, and a busy handler
+    /// that waits up to `busy_timeout` for a lock gives up once it is set.
+    /// Runs on the blocking thread the work runs on.
+    fn arm(&self, c: &mut Connection, busy_timeout: Duration) -> Result<(), GatewayError> {
+        *self
+            .interrupt
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(c.get_interrupt_handle());
+        let flag = Arc::clone(&self.flag);
+        c.progress_handler(PROGRESS_STEPS, Some(move || flag.load(Ordering::SeqCst)))
+            .map_err(sql_error)?;
+        c.busy_handler(Some(busy_wait(Arc::clone(&self.flag), busy_timeout)))
+            .map_err(sql_error)
+    }
+
+    /// Puts back what [`arm`](Self::arm) changed: no progress handler, and
+    /// SQLite's own wait of `busy_timeout`.
+    fn disarm(c: &mut Connection, busy_timeout: Duration) {
+        let _ = c.progress_handler(0, None::<fn() -> bool>);
+        if let Err(e) = c.busy_timeout(busy_timeout) {
+            tracing::warn!(error = %e, "could not restore a SQLite connection's busy_timeout");
+        }
+    }
+
+    /// Stops the work: at once if a statement runs, at its next check
+    /// otherwise.
+    fn set(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        if let Some(handle) = self
+            .interrupt
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
+            handle.interrupt();
+        }
+    }
+}
+
+/// SQLite's busy handler while gateway work runs: waits for the lock in
+/// short sleeps, up to `timeout` as SQLite's own handler would, and gives
+/// up at once when the work is stopped.
+fn busy_wait(stop: Arc<AtomicBool>, timeout: Duration) -> impl FnMut(i32) -> bool + Send {
+    const STEP: Duration = Duration::from_millis(5);
+    let mut since = Instant::now();
+    // `tries`: how many times SQLite has called it for this wait.
+    move |tries| {
+        if tries == 0 {
+            since = Instant::now();
+        }
+        let waited = since.elapsed();
+        if stop.load(Ordering::SeqCst) || waited >= timeout {
+            return false;
+        }
+        std::thread::sleep(STEP.min(timeout - waited));
+        true
+    }
+}
+
+/// Stops the work when the request is dropped before it ended.
+struct StopOnDrop(Option<Stop>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Some(stop) = self.0.take() {
+            stop.set();
+        }
+    }
+}
+
 fn sql_error(e: rusqlite::Error) -> GatewayError {
     GatewayError::Sql(e.to_string())
+}
+
+/// The error of a statement under a byte limit of `max_bytes`: a value too
+/// big for it is [`GatewayError::ResultTooLarge`]; an interrupt is the
+/// request's timeout.
+fn limited_error(
+    e: GatewayError,
+    code: Option<rusqlite::ErrorCode>,
+    max_bytes: usize,
+) -> GatewayError {
+    match code {
+        Some(rusqlite::ErrorCode::TooBig) => GatewayError::ResultTooLarge(max_bytes),
+        Some(rusqlite::ErrorCode::OperationInterrupted) => GatewayError::Timeout(Duration::ZERO),
+        _ => e,
+    }
 }
 
 /// The error of a statement run under the authorizer: a refusal names what
@@ -146,14 +284,28 @@ fn to_json(v: ValueRef<'_>) -> Value {
     }
 }
 
+/// The size of `v` as JSON, known before it is turned into JSON.
+fn value_size(v: ValueRef<'_>) -> usize {
+    match v {
+        ValueRef::Null => 4,
+        ValueRef::Integer(_) | ValueRef::Real(_) => 24,
+        ValueRef::Text(t) => t.len().saturating_add(2),
+        ValueRef::Blob(b) => hex_len(b.len()).saturating_add(2),
+    }
+}
+
 fn execute(
     c: &mut Connection,
     sql: &str,
     params: &[SqlValue],
-    max_rows: usize,
+    limits: &QueryLimits,
     refusal: &Refusal,
+    stop: &Stop,
 ) -> Result<QueryOutput, GatewayError> {
-    let fail = |e| statement_error(e, refusal);
+    let fail = |e: rusqlite::Error| {
+        let code = e.sqlite_error_code();
+        limited_error(statement_error(e, refusal), code, limits.max_result_bytes)
+    };
     let before = c.total_changes();
     let mut stmt = c.prepare(sql).map_err(fail)?;
     let expected = stmt.parameter_count();
@@ -165,11 +317,14 @@ fn execute(
     }
     let columns: Vec<String> = stmt.column_names().map(String::from).collect();
     let mut out = Vec::new();
-    let mut truncated = false;
+    let mut budget = Budget::new(limits);
     let mut rows = stmt.query(params_from_iter(params)).map_err(fail)?;
     while let Some(row) = rows.next().map_err(fail)? {
-        if out.len() == max_rows {
-            truncated = true;
+        if stop.is_set() {
+            return Err(GatewayError::Timeout(Duration::ZERO));
+        }
+        let size = row_size((0..columns.len()).map(|i| row.get_ref(i).map_or(4, value_size)));
+        if budget.admit(size)? == Admit::Cut {
             break;
         }
         let mut values = Vec::with_capacity(columns.len());
@@ -190,7 +345,8 @@ fn execute(
         row_count: out.len(),
         columns,
         rows: out,
-        truncated,
+        truncated: budget.cut.is_some(),
+        truncated_by: budget.cut,
         rows_affected,
     })
 }
@@ -221,7 +377,8 @@ fn unit(
     c: &mut Connection,
     mode: GatewayMode,
     statements: &Bound,
-    max_rows: usize,
+    limits: &QueryLimits,
+    stop: &Stop,
 ) -> Result<Vec<QueryOutput>, TransactionError> {
     let last = statements.len().saturating_sub(1);
     let at = |index: usize| move |error: GatewayError| TransactionError { index, error };
@@ -231,6 +388,11 @@ fn unit(
     } else {
         "BEGIN"
     };
+    // No value larger than the byte limit is ever made.
+    let length = i32::try_from(limits.max_result_bytes).unwrap_or(i32::MAX);
+    c.set_limit(Limit::SQLITE_LIMIT_LENGTH, length)
+        .map_err(sql_error)
+        .map_err(at(0))?;
     c.execute_batch(begin).map_err(sql_error).map_err(at(0))?;
     let refusal = Refusal::default();
     let guarded = c
@@ -241,7 +403,7 @@ fn unit(
     let mut failed = guarded.err();
     if failed.is_none() {
         for (index, (sql, params)) in statements.iter().enumerate() {
-            match execute(c, sql, params, max_rows, &refusal) {
+            match execute(c, sql, params, limits, &refusal, stop) {
                 Ok(out) => outputs.push(out),
                 Err(error) => {
                     failed = Some(TransactionError { index, error });
@@ -322,8 +484,8 @@ impl Gateway for SqliteGateway {
             }])
             .map_err(|e| e.error)?;
             let mode = self.mode;
-            self.run(limits, move |c| {
-                unit(c, mode, &statements, limits.max_rows)
+            self.run(limits, move |c, stop| {
+                unit(c, mode, &statements, &limits, stop)
                     .map(|mut outs| outs.remove(0))
                     .map_err(|e| e.error)
             })
@@ -343,7 +505,9 @@ impl Gateway for SqliteGateway {
             // The transaction's own error, or the unit's (timeout,
             // unavailable) on its last statement.
             let result = self
-                .run(limits, move |c| Ok(unit(c, mode, &bound, limits.max_rows)))
+                .run(limits, move |c, stop| {
+                    Ok(unit(c, mode, &bound, &limits, stop))
+                })
                 .await;
             match result {
                 Ok(inner) => inner,
@@ -353,6 +517,6 @@ impl Gateway for SqliteGateway {
     }
 
     fn schema(&self, limits: QueryLimits) -> BoxFuture<'_, Result<Vec<TableInfo>, GatewayError>> {
-        Box::pin(self.run(limits, read_schema))
+        Box::pin(self.run(limits, |c, _| read_schema(c)))
     }
 }

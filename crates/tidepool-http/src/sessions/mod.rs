@@ -29,7 +29,9 @@ pub use store::{MemoryStore, SessionRecord, SessionStats, SessionStore, StoreErr
 use crate::ApiJson;
 use crate::auth::{Authed, SessionUser};
 use crate::error::ApiError;
-use crate::gateway::{Gateway, GatewayError, QueryLimits, QueryOutput, Statement, TableInfo};
+use crate::gateway::{
+    Gateway, GatewayError, QueryLimits, QueryOutput, Statement, TableInfo, Truncation,
+};
 use crate::state::AppState;
 use crate::tenants::{Caller, Role};
 
@@ -101,8 +103,8 @@ fn limits(state: &AppState) -> QueryLimits {
     let s = state.settings();
     QueryLimits {
         max_rows: s.max_rows,
+        max_result_bytes: s.max_result_bytes,
         statement_timeout: s.statement_timeout,
-        acquire_timeout: s.acquire_timeout,
     }
 }
 
@@ -115,6 +117,9 @@ pub(crate) fn gateway_error(state: &AppState, e: &GatewayError) -> ApiError {
             ApiError::new(StatusCode::FORBIDDEN, "not_authorized", detail)
         }
         GatewayError::Timeout(_) => ApiError::new(StatusCode::REQUEST_TIMEOUT, "timeout", detail),
+        GatewayError::ResultTooLarge(_) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "result_too_large", detail)
+        }
         _ => ApiError::unavailable(detail),
     }
 }
@@ -173,6 +178,9 @@ struct QueryAnswer {
     rows: Vec<Vec<Value>>,
     row_count: usize,
     truncated: bool,
+    /// `max_rows` or `max_result_bytes`, when the result was cut short.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    truncated_by: Option<Truncation>,
     rows_affected: Option<u64>,
     elapsed_ms: f64,
 }
@@ -184,6 +192,7 @@ impl QueryAnswer {
             rows: out.rows,
             row_count: out.row_count,
             truncated: out.truncated,
+            truncated_by: out.truncated_by,
             rows_affected: out.rows_affected,
             elapsed_ms,
         }

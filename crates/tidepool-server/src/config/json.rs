@@ -41,6 +41,7 @@ impl Config {
                 "request_timeout": format_duration(s.request_timeout).to_string(),
                 "statement_timeout": format_duration(s.statement_timeout).to_string(),
                 "max_rows": s.max_rows,
+                "max_result_bytes": s.max_result_bytes,
                 "acquire_timeout": format_duration(s.acquire_timeout).to_string(),
                 "session_ttl": format_duration(s.session_ttl).to_string(),
                 "schema_ttl": format_duration(s.schema_ttl).to_string(),

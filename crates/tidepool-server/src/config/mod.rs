@@ -24,6 +24,7 @@ use tidepool_http::{Descriptions, GatewayMode, Tenant};
 use toml::{Table, Value};
 
 mod access;
+mod bounds;
 mod json;
 
 pub use access::LEGACY_ADMIN;
@@ -78,7 +79,11 @@ pub struct ServerSection {
     pub statement_timeout: Duration,
     /// Most rows a query returns. Default: 1000.
     pub max_rows: usize,
-    /// Longest a query waits for a connection. Default: 10 s.
+    /// Most bytes of JSON one statement's rows may take; the rest is never
+    /// read. Default: 16 MiB (16777216).
+    pub max_result_bytes: usize,
+    /// The `acquire_timeout` of every pool that sets none: how long a
+    /// request waits for one of its connections. Default: 10 s.
     #[serde(with = "humantime_serde")]
     pub acquire_timeout: Duration,
     /// Sliding session expiry. Default: 60 min.
@@ -115,7 +120,8 @@ impl Default for ServerSection {
             request_timeout: http.request_timeout,
             statement_timeout: http.statement_timeout,
             max_rows: http.max_rows,
-            acquire_timeout: http.acquire_timeout,
+            max_result_bytes: http.max_result_bytes,
+            acquire_timeout: Duration::from_secs(10),
             session_ttl: http.session_ttl,
             schema_ttl: http.schema_ttl,
             max_sessions: http.max_sessions,
@@ -376,6 +382,10 @@ fn pool_section(name: &str, value: &Value, ctx: &Ctx<'_>) -> Result<PoolSection,
             })?;
             let config = tidepool_postgres::PgConfig::from_url(&url)
                 .map_err(|e| ctx.err(Some(&format!("{prefix}.url")), e.to_string()))?;
+            // TLS settings (root certificates) are checked here, so that
+            // check-config finds what every connect would fail on.
+            tidepool_postgres::PgManager::with_tls(config.clone())
+                .map_err(|e| ctx.err(Some(&format!("{prefix}.url")), e.to_string()))?;
             Backend::Postgres { url, config }
         }
         _ => {
@@ -455,6 +465,8 @@ impl Config {
         }
         for (key, zero) in [
             ("server.max_rows", server.max_rows == 0),
+            ("server.max_result_bytes", server.max_result_bytes == 0),
+            ("server.acquire_timeout", server.acquire_timeout.is_zero()),
             ("server.max_sessions", server.max_sessions == 0),
             ("server.max_body_bytes", server.max_body_bytes == 0),
             ("server.request_timeout", server.request_timeout.is_zero()),
@@ -483,7 +495,13 @@ impl Config {
             }
             Some(_) => return Err(ctx.err(Some("pools"), "must be tables: [pools.NAME]")),
         }
-        let descriptions = access::descriptions(root.get("descriptions"), &ctx)?;
+        let mut descriptions = access::descriptions(root.get("descriptions"), &ctx)?;
+        bounds::default_acquire_timeouts(
+            &root,
+            server.acquire_timeout,
+            &mut pools,
+            &mut descriptions,
+        );
         let tenants = access::tenants(root.get("tenants"), &server, &pools, &ctx)?;
         Ok(Self {
             origin: origin.to_owned(),
@@ -511,8 +529,10 @@ impl Config {
 
     /// The bundled default: one SQLite pool `demo` at `data_dir/demo.db`.
     pub fn bundled(data_dir: &std::path::Path) -> Self {
+        let server = ServerSection::default();
         let mut pool = PoolConfig::default();
         pool.max_size = 4;
+        pool.acquire_timeout = server.acquire_timeout;
         let mut pools = BTreeMap::new();
         pools.insert(
             "demo".to_owned(),
@@ -527,7 +547,7 @@ impl Config {
         );
         Self {
             origin: "(bundled default)".to_owned(),
-            server: ServerSection::default(),
+            server,
             tenants: Vec::new(),
             descriptions: Descriptions::default(),
             pools,

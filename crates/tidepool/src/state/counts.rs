@@ -2,8 +2,9 @@
 //!
 //! Every open connection is in exactly one place: idle (in the idle queue or
 //! parked in the stash, which the counts see as checked out), checked out by
-//! a caller, or out for a background check (a reset after return, a
-//! keepalive ping). Connects in flight are counted apart, as `pending`.
+//! a caller, out for a background check (a reset after return, a keepalive
+//! ping), or being closed by its last holder, who keeps its slot until it is
+//! gone ([`Pooled::retire`](crate::Pooled::retire)). Connects in flight are counted apart, as `pending`.
 //! Each count only ever moves by one step at a time, through the methods
 //! here, which refuse to go below zero: a debug build panics at the faulty
 //! step, a release build saturates and logs it, rather than wrapping and
@@ -44,6 +45,9 @@ pub(crate) struct Counts {
     pub(crate) resetting: usize,
     /// Out for a keepalive ping.
     pub(crate) pinging: usize,
+    /// Taken out of service and being closed by their holder; still open,
+    /// so still counted in `size`.
+    pub(crate) closing: usize,
 }
 
 /// Lowers `count` by one; `what` names it if it was already zero.
@@ -127,6 +131,18 @@ impl Counts {
             Upkeep::Reset => dec(&mut self.resetting, "resetting"),
             Upkeep::Ping => dec(&mut self.pinging, "pinging"),
         }
+    }
+
+    /// A checked-out connection is being closed by its holder.
+    pub(crate) fn start_close(&mut self) {
+        dec(&mut self.in_use, "in_use");
+        self.closing += 1;
+    }
+
+    /// A connection its holder was closing is gone.
+    pub(crate) fn end_close(&mut self, overflow: bool) {
+        dec(&mut self.closing, "closing");
+        self.closed(overflow);
     }
 }
 

@@ -1,6 +1,7 @@
 //! Every way a connection comes back: returned by its caller, rejected
 //! before its caller had it, back from a reset or a ping, out of the stash,
-//! or detached for good.
+//! detached for good, or retired (closed by its holder, who keeps its slot
+//! until it is gone).
 
 use super::{State, Upkeep};
 use crate::clock::Stamp;
@@ -153,6 +154,20 @@ impl<C, E> State<C, E> {
         self.counts.closed(conn.overflow);
         self.end_hold(conn.id, held, now);
         self.counters.detached += 1;
+        self.plan_creates(now);
+    }
+
+    /// The holder takes the connection out of service to close it; it stays
+    /// counted in `size` (as closing) until [`retired`](Self::retired).
+    pub(crate) fn retire(&mut self, id: u64, held: u64, now: Stamp) {
+        self.counts.start_close();
+        self.end_hold(id, held, now);
+    }
+
+    /// A connection its holder was closing is gone: its slot is free.
+    pub(crate) fn retired(&mut self, overflow: bool, now: Stamp) {
+        self.counts.end_close(overflow);
+        self.counters.closed.bump(CloseReason::Broken);
         self.plan_creates(now);
     }
 }

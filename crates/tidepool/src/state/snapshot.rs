@@ -44,6 +44,7 @@ impl<C, E> State<C, E> {
             idle: self.idle.len() + parked,
             in_use: c.in_use - parked,
             checking: c.checking(),
+            closing: c.closing,
             waiting: self.waiters.len(),
             pending: c.connecting(),
             overflow: c.overflow,

@@ -310,3 +310,29 @@ fn reading_gauges_counts_parked_connections_as_idle_and_moves_none() {
         "the connection is still parked where it was"
     );
 }
+
+#[test]
+fn a_retired_connection_keeps_its_slot_until_it_is_gone() {
+    let mut st = state(cfg(1));
+    let (_, mut first) = wait(&mut st);
+    st.created(1, CreateKind::Regular, Duration::ZERO, T0);
+    let _ = st.take_aftermath();
+    let conn = grant_conn(&mut first);
+    let (_, mut second) = wait(&mut st);
+    st.retire(conn.id, 0, T0);
+    let g = st.gauges();
+    assert_eq!((g.size, g.in_use, g.closing, g.waiting), (1, 0, 1, 1));
+    assert!(
+        st.take_aftermath().is_none_or(|a| a.orders.is_empty()),
+        "no connect while the retired connection holds the only slot"
+    );
+    assert!(second.try_recv().is_err());
+    st.retired(conn.overflow, T0);
+    let g = st.gauges();
+    assert_eq!((g.size, g.closing), (0, 0));
+    assert_eq!(st.counters.closed.get(CloseReason::Broken), 1);
+    let after = st
+        .take_aftermath()
+        .expect("the freed slot serves the waiter");
+    assert_eq!(after.orders, [CreateKind::Regular]);
+}

@@ -220,7 +220,7 @@ pub async fn settle() {
 pub fn check_invariants(pool: &Pool<Fake>) {
     let g = pool.gauges();
     assert_eq!(
-        g.idle + g.in_use + g.checking,
+        g.idle + g.in_use + g.checking + g.closing,
         g.size,
         "idle + in use + checking = size: {g:?}"
     );

@@ -1,0 +1,220 @@
+//! Issue 15 §1: a result is bounded by `max_rows` and `max_result_bytes`
+//! (default 16 MiB) as it is read — the server's memory grows by about the
+//! limit, not by the result — and the rest of a result cut short is never
+//! read from the database.
+
+mod common;
+mod procfs;
+
+use common::{Server, pg_admin, pg_plain_role};
+use serde_json::json;
+
+const TOKEN: &str = "bound-limits-token-0123456789abcdef";
+const ROLE: &str = "tp_bound";
+const MIB: u64 = 1024 * 1024;
+
+fn tenant() -> String {
+    format!(
+        r#"
+[[tenants]]
+name = "bound"
+role = "admin"
+tokens = ["{TOKEN}"]
+"#
+    )
+}
+
+/// How much the server's peak memory rose above its resident memory
+/// before `run`, in bytes.
+async fn growth<F: std::future::Future<Output = common::Reply>>(
+    server: &Server,
+    run: F,
+) -> (common::Reply, u64) {
+    let pid = server.child.id();
+    let before = procfs::rss(pid).max(procfs::peak_rss(pid));
+    let reply = run.await;
+    (reply, procfs::peak_rss(pid).saturating_sub(before))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_results_stop_at_the_byte_limit_with_memory_bounded_by_it() {
+    if !procfs::available() {
+        eprintln!("skipped: needs /proc");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        r#"
+[server]
+statement_timeout = "10s"
+{}
+[pools.lite]
+backend = "sqlite"
+path = "lite.db"
+"#,
+        tenant()
+    );
+    let server = Server::with_config(dir.path(), &toml, &[]).await;
+    let sid = server.open_session(TOKEN, "lite").await;
+    let warm = server.query(TOKEN, &sid, "SELECT 1", json!([])).await;
+    assert_eq!(warm.status, 200, "{}", warm.body);
+
+    // One value of 300 MB: refused before SQLite makes it.
+    let (r, grew) = growth(
+        &server,
+        server.query(TOKEN, &sid, "SELECT zeroblob(300000000)", json!([])),
+    )
+    .await;
+    eprintln!(
+        "zeroblob(300000000): {}, peak memory +{} MiB",
+        r.status,
+        grew / MIB
+    );
+    assert!(grew < 64 * MIB, "peak memory rose by {} MiB", grew / MIB);
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.json["error"], "result_too_large", "{}", r.body);
+    assert!(
+        r.json["detail"]
+            .as_str()
+            .unwrap()
+            .contains("16777216 bytes (max_result_bytes)"),
+        "{}",
+        r.body
+    );
+
+    // 3000 rows of 200 KB of JSON each: cut at 16 MiB.
+    let many = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000) \
+                SELECT x, randomblob(100000) AS b FROM c";
+    let (r, grew) = growth(&server, server.query(TOKEN, &sid, many, json!([]))).await;
+    eprintln!(
+        "3000 rows of 100 kB blobs: {} with {} rows, {} bytes, peak memory +{} MiB",
+        r.status,
+        r.json["row_count"],
+        r.body.len(),
+        grew / MIB
+    );
+    assert_eq!(r.status, 200, "{}", &r.body[..r.body.len().min(300)]);
+    assert_eq!(r.json["truncated"], true);
+    assert_eq!(r.json["truncated_by"], "max_result_bytes");
+    let rows = r.json["row_count"].as_u64().unwrap();
+    assert!(
+        (50..100).contains(&rows),
+        "{rows} rows of ~200 kB in 16 MiB"
+    );
+    assert!(r.body.len() < 17 * 1024 * 1024, "{} bytes", r.body.len());
+    assert!(grew < 128 * MIB, "peak memory rose by {} MiB", grew / MIB);
+
+    // The row limit still applies, and says so.
+    let small = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5000) \
+                 SELECT x FROM c";
+    let r = server.query(TOKEN, &sid, small, json!([])).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        (r.json["row_count"].as_u64(), &r.json["truncated_by"]),
+        (Some(1000), &json!("max_rows"))
+    );
+}
+
+/// A server with a read-write PostgreSQL pool `main` of one connection
+/// and a row limit of 100000, and a session on it.
+async fn pg_server(dir: &std::path::Path, addr: &str, app: &str) -> (Server, String) {
+    let toml = format!(
+        r#"
+[server]
+statement_timeout = "60s"
+max_rows = 100000
+{}
+[pools.main]
+backend = "postgres"
+url = "postgres://{ROLE}@{addr}/test?sslmode=disable&application_name={app}"
+max_size = 1
+gateway = "read_write"
+"#,
+        tenant()
+    );
+    let server = Server::with_config(dir, &toml, &[]).await;
+    let sid = server.open_session(TOKEN, "main").await;
+    let warm = server.query(TOKEN, &sid, "SELECT 1", json!([])).await;
+    assert_eq!(warm.status, 200, "{}", warm.body);
+    (server, sid)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_results_stop_at_the_byte_limit_with_memory_bounded_by_it() {
+    let Some((admin, addr)) = pg_admin().await else {
+        return;
+    };
+    if !procfs::available() {
+        eprintln!("skipped: needs /proc");
+        return;
+    }
+    pg_plain_role(&admin, ROLE, "bound_limits").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (server, sid) = pg_server(dir.path(), &addr, "tp_bound_bytes").await;
+
+    // 2000 rows of 100 kB: 200 MB, cut at 16 MiB.
+    let big = "SELECT g, repeat('x', 100000) AS s FROM generate_series(1, 2000) g";
+    let (r, grew) = growth(&server, server.query(TOKEN, &sid, big, json!([]))).await;
+    eprintln!(
+        "2000 rows of 100 kB text: {} with {} rows, {} bytes, peak memory +{} MiB",
+        r.status,
+        r.json["row_count"],
+        r.body.len(),
+        grew / MIB
+    );
+    assert_eq!(r.status, 200, "{}", &r.body[..r.body.len().min(300)]);
+    assert!(grew < 128 * MIB, "peak memory rose by {} MiB", grew / MIB);
+    assert_eq!(r.json["truncated_by"], "max_result_bytes");
+    let rows = r.json["row_count"].as_u64().unwrap();
+    assert!(
+        (100..170).contains(&rows),
+        "{rows} rows of ~100 kB in 16 MiB"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rest_of_a_postgres_result_cut_short_is_never_read() {
+    let Some((admin, addr)) = pg_admin().await else {
+        return;
+    };
+    pg_plain_role(&admin, ROLE, "bound_limits").await;
+    admin
+        .batch_execute(&format!(
+            "CREATE SEQUENCE IF NOT EXISTS bound_seq; \
+             GRANT USAGE ON SEQUENCE bound_seq TO {ROLE}; \
+             SELECT setval('bound_seq', 1, false);"
+        ))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (server, sid) = pg_server(dir.path(), &addr, "tp_bound_rest").await;
+
+    // Each row draws a number from a sequence, which no rollback gives
+    // back: how far it went says how much of the result the server made.
+    let before = last_value(&admin).await;
+    let r = server
+        .query(
+            TOKEN,
+            &sid,
+            "SELECT nextval('bound_seq') AS n FROM generate_series(1, 1000000)",
+            json!([]),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", &r.body[..r.body.len().min(300)]);
+    let drawn = last_value(&admin).await - before;
+    eprintln!("a result cut at 100000 rows of 1000000 drew {drawn} numbers");
+    assert!(
+        drawn <= 100_001,
+        "the server computed {drawn} rows of a result cut at 100000"
+    );
+    assert_eq!(r.json["row_count"], 100_000);
+    assert_eq!(r.json["truncated_by"], "max_rows");
+}
+
+async fn last_value(admin: &tidepool_postgres::tokio_postgres::Client) -> i64 {
+    admin
+        .query_one("SELECT last_value FROM bound_seq", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
