@@ -17,7 +17,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry as PromRegistry;
-use tidepool::{CloseReason, Health, HealthStatus, Histogram, Stats};
+use tidepool::{CloseReason, HealthStatus, Histogram, Stats};
 
 use crate::auth::Monitor;
 use crate::error::ApiError;
@@ -354,13 +354,9 @@ pub async fn render(state: &AppState, caller: Option<Caller>) -> Result<String, 
         (Some(_), scope) => state.inner.sessions.stats(scope).await.active,
         (None, _) => state.inner.sessions.stats(None).await.active,
     };
-    let (pools, health) = crate::pools::visible(state, caller)
-        .iter()
-        .map(|h| {
-            let stats = h.stats();
-            let health = Health::classify(&stats, &h.config().health).status;
-            (stats, health)
-        })
+    let (pools, health) = crate::snapshot::visible(state, caller)
+        .into_iter()
+        .map(|s| (s.stats, s.health.status))
         .unzip();
     let snapshot = Snapshot {
         pools,
