@@ -208,24 +208,11 @@
       if (s.t.length && s.t[s.t.length - 1] >= t) continue;
       const g = v.stats.gauges;
       const r = v.rates || {};
-      const push = (k, x) => {
-        s[k].push(x === undefined ? null : x);
+      const values = { t, inUse: g.in_use, idle: g.idle, checking: g.checking, pending: g.pending, overflow: g.overflow, max: g.max_size, waiting: g.waiting, aP50: r.acquire_p50_ms, aP99: r.acquire_p99_ms, hP50: r.hold_p50_ms, hP99: r.hold_p99_ms, gets: r.gets_per_s, errors: r.errors_per_s };
+      for (const k of Object.keys(values)) {
+        s[k].push(values[k] === undefined ? null : values[k]);
         if (s[k].length > MAX_POINTS) s[k].shift();
-      };
-      push("t", t);
-      push("inUse", g.in_use);
-      push("idle", g.idle);
-      push("checking", g.checking);
-      push("pending", g.pending);
-      push("overflow", g.overflow);
-      push("max", g.max_size);
-      push("waiting", g.waiting);
-      push("aP50", r.acquire_p50_ms);
-      push("aP99", r.acquire_p99_ms);
-      push("hP50", r.hold_p50_ms);
-      push("hP99", r.hold_p99_ms);
-      push("gets", r.gets_per_s);
-      push("errors", r.errors_per_s);
+      }
     }
     for (const name of Array.from(history.keys())) if (!seen.has(name)) history.delete(name);
   }

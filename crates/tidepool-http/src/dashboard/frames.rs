@@ -92,8 +92,11 @@ struct Previous {
     hold: Histogram,
 }
 
+/// Reads one counter.
+type Read = fn(&Counters) -> u64;
+
 /// The error counters listed under "recent errors", with what each means.
-const ERROR_KINDS: [(fn(&Counters) -> u64, &str); 6] = [
+const ERROR_KINDS: [(Read, &str); 6] = [
     (|c| c.timeouts, "get(s) timed out waiting for a connection"),
     (
         |c| c.connect_failures,

@@ -64,6 +64,9 @@ struct Hub {
     generation: u64,
 }
 
+/// The latest frame, if any, and a receiver of the next ones.
+type Subscription = (Option<Arc<Frame>>, broadcast::Receiver<Arc<Frame>>);
+
 /// Why a client's stream ended with an error.
 #[derive(Debug)]
 pub(crate) struct Dropped {
@@ -119,10 +122,7 @@ impl Streams {
 
     /// The latest frame (if the task has taken one) and a receiver of the
     /// next ones; starts the sampling task if none runs.
-    fn subscribe(
-        &self,
-        state: &AppState,
-    ) -> Result<(Option<Arc<Frame>>, broadcast::Receiver<Arc<Frame>>), ApiError> {
+    fn subscribe(&self, state: &AppState) -> Result<Subscription, ApiError> {
         let mut hub = self.hub();
         if self.closed.load(Ordering::SeqCst) {
             return Err(shutting_down());

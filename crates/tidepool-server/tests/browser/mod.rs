@@ -151,6 +151,15 @@ impl Browser {
         }
     }
 
+    /// The text of the element at `css` once `ok` accepts it (up to 20 s).
+    pub async fn until_text(&self, what: &str, css: &str, ok: impl Fn(&str) -> bool) -> String {
+        eventually(what, Duration::from_secs(20), || async {
+            let t = self.text(css).await;
+            if ok(&t) { Ok(t) } else { Err(t) }
+        })
+        .await
+    }
+
     /// Clicks the element at `css`.
     pub async fn click(&self, css: &str) {
         self.find(css).await.click().await.unwrap();
