@@ -145,11 +145,38 @@ async fn a_person_sees_the_demo_pool_at_work_and_pauses_it_by_clicking() {
     b.until_text("the live indicator", "#live", |t| t.starts_with("live"))
         .await;
 
-    // Load through the gateway; the pool's page, opened by clicking the
-    // card, gains points and shows the gets per second.
-    let load = Load::start(&server, &token, 2).await;
+    // Without a token there are no actions; with the admin token entered in
+    // the page, there are, and the token is kept in sessionStorage only.
     b.click(card).await;
     assert_eq!(b.text("#pool-name").await, "demo");
+    assert!(b.shown("#admin-hint").await && !b.shown("#admin").await);
+    b.find("#token").await.send_keys(&token).await.unwrap();
+    b.click("#token-use").await;
+    eventually("signed in", Duration::from_secs(15), || async {
+        let who = b.text("#who").await;
+        if who.contains("admin (admin)") && b.shown("#admin").await {
+            Ok(())
+        } else {
+            Err(who)
+        }
+    })
+    .await;
+    let kept = b
+        .client
+        .execute(
+            "return [sessionStorage.getItem('tidepool.token'), localStorage.length, document.cookie, location.href]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(kept[0], token.as_str());
+    assert_eq!(kept[1], 0);
+    assert_eq!(kept[2], "");
+    assert!(!kept[3].as_str().unwrap().contains(&token), "{kept}");
+
+    // Load through the gateway: the pool's charts gain points, the gets
+    // per second show, and the advice is there for the admin.
+    let load = Load::start(&server, &token, 2).await;
     let before = points(&b, "#chart-rates").await;
     let readout = eventually(
         "gets per second under load",
@@ -185,41 +212,25 @@ async fn a_person_sees_the_demo_pool_at_work_and_pauses_it_by_clicking() {
     ] {
         assert!(points(&b, chart).await >= 5, "{chart} has no points");
     }
+    let sizing = b.text("#advice").await;
+    assert!(
+        sizing.contains("configured max_size") && sizing.contains("Little's law"),
+        "{sizing}"
+    );
+    b.client.set_window_size(1400, 1700).await.unwrap();
     b.screenshot("pool-demo-under-load").await;
+    b.client.set_window_size(1400, 1000).await.unwrap();
     b.click("nav a[href='#/']").await;
     b.find(card).await;
+    b.until_text("the sessions", "#sessions-summary", |t| {
+        t.contains("2 active sessions")
+    })
+    .await;
     b.screenshot("overview-under-load").await;
     let queries = load.stop().await;
     assert!(queries > 0);
     eprintln!("{queries} queries ran through the gateway while the page watched");
-
-    // Without a token there are no actions; with the admin token entered in
-    // the page, there are, and the token is kept in sessionStorage only.
     b.click(card).await;
-    assert!(b.shown("#admin-hint").await && !b.shown("#admin").await);
-    b.find("#token").await.send_keys(&token).await.unwrap();
-    b.click("#token-use").await;
-    eventually("signed in", Duration::from_secs(15), || async {
-        let who = b.text("#who").await;
-        if who.contains("admin (admin)") && b.shown("#admin").await {
-            Ok(())
-        } else {
-            Err(who)
-        }
-    })
-    .await;
-    let kept = b
-        .client
-        .execute(
-            "return [sessionStorage.getItem('tidepool.token'), localStorage.length, document.cookie, location.href]",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(kept[0], token.as_str());
-    assert_eq!(kept[1], 0);
-    assert_eq!(kept[2], "");
-    assert!(!kept[3].as_str().unwrap().contains(&token), "{kept}");
 
     // Healthy once the load is gone; paused by clicking, degraded.
     b.until_text("a healthy badge", "#pool-badge", |s| {
