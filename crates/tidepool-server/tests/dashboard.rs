@@ -364,6 +364,7 @@ async fn the_binary_streams_to_whom_the_api_answers_and_shuts_down_with_streams_
 [server]
 monitoring_requires_token = true
 shutdown_timeout = "30s"
+max_streams = 1
 
 [[tenants]]
 name = "grafana"
@@ -390,10 +391,20 @@ path = "demo.db"
             assert!(text.contains(r#""error":"unauthorized""#), "{text}");
         }
     }
-    // An open stream does not hold shutdown up to its 30 s deadline.
-    let (status, _, mut open) =
-        open_stream(&server.addr, Some("monitor-token-0123456789abcdef")).await;
-    assert_eq!(status, 200);
+    // One stream at most (the one above goes once the server sees its
+    // connection closed); an open stream does not hold shutdown up to its
+    // 30 s deadline.
+    let monitor = Some("monitor-token-0123456789abcdef");
+    let mut open = eventually("a free stream slot", Duration::from_secs(10), || async {
+        match open_stream(&server.addr, monitor).await {
+            (200, _, s) => Ok(s),
+            (status, text, _) => Err(format!("{status}: {text}")),
+        }
+    })
+    .await;
+    let (status, text, _) = open_stream(&server.addr, monitor).await;
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("max_streams"), "{text}");
     let started = std::time::Instant::now();
     let (exit, log) = server.terminate().await;
     assert!(exit.success(), "{log}");
