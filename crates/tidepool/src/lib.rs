@@ -6,9 +6,11 @@
 //! - [`Pooled`]: the guard a `get()` returns.
 //! - [`Stats`], [`Health`], [`Advice`]: what the pool knows about itself.
 //! - [`Registry`]: named pools of any manager behind one handle.
+//! - [`catalog`]: every statistic as a named metric, for exporters.
 
 mod acquire;
 mod builder;
+pub mod catalog;
 mod clock;
 mod config;
 mod conn;
