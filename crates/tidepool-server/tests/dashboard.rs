@@ -419,3 +419,52 @@ path = "demo.db"
     let mut rest = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), open.read_to_end(&mut rest)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_pools_fit_on_the_overview_with_the_troubled_first() {
+    let Some(b) = Browser::start("many").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut toml = String::from("[server]\ntokens = [\"admin-token-0123456789abcdef\"]\n");
+    for i in 0..200 {
+        toml.push_str(&format!(
+            "[pools.p{i:03}]\nbackend = \"sqlite\"\npath = \"p{i:03}.db\"\nmax_size = 2\n"
+        ));
+    }
+    let server = Server::with_config(dir.path(), &toml, &[]).await;
+    let paused = server
+        .call(
+            "POST",
+            "/api/v1/pools/p150/pause",
+            Some("admin-token-0123456789abcdef"),
+            None,
+        )
+        .await;
+    assert_eq!(paused.status, 200, "{}", paused.body);
+    b.client
+        .goto(&format!("http://{}/", server.addr))
+        .await
+        .unwrap();
+    b.until_text("the pool count", "#count", |t| t == "200 pools")
+        .await;
+    let cards = b
+        .client
+        .find_all(fantoccini::Locator::Css("a.card"))
+        .await
+        .unwrap();
+    assert_eq!(cards.len(), 200);
+    let first = cards[0].text().await.unwrap();
+    assert!(
+        first.starts_with("p150") && first.contains("pool is paused"),
+        "the degraded pool is not first: {first}"
+    );
+    assert_eq!(
+        cards[1].attr("data-pool").await.unwrap().as_deref(),
+        Some("p000")
+    );
+    b.screenshot("overview-200-pools").await;
+    b.find("#filter").await.send_keys("p19").await.unwrap();
+    b.until_text("the filtered count", "#count", |t| t == "10 of 200 pools")
+        .await;
+}

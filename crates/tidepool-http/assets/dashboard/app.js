@@ -101,7 +101,7 @@
   }
   function lost(why) {
     const since = latest ? " The figures shown are from " + clock(latest.at_ms) + "." : "";
-    banner("Lost connection to the tidepool server (" + why + "). Retrying every " + Math.round(retryDelay / 1000) + " s." + since);
+    banner("Lost connection to the tidepool server (" + why + "). Retrying in " + Math.round(retryDelay / 1000) + " s." + since);
     setLive("disconnected", "down");
     scheduleRetry();
   }
