@@ -40,6 +40,9 @@ struct Snapshot {
     /// Each pool's health, classified from the same snapshot.
     health: Vec<HealthStatus>,
     sessions: usize,
+    /// Dashboard streams open, and dropped since start (`None` without
+    /// the `dashboard` feature).
+    streams: Option<(usize, u64)>,
 }
 
 fn gauge(
@@ -169,6 +172,22 @@ impl Collector for Snapshot {
                 }
             }
         }
+        if let Some((open, dropped)) = self.streams {
+            enc.encode_descriptor(
+                "tidepool_dashboard_streams",
+                "Dashboard streams (/api/v1/stream) open.",
+                None,
+                MetricType::Gauge,
+            )?
+            .encode_gauge(&as_i64(open))?;
+            enc.encode_descriptor(
+                "tidepool_dashboard_streams_dropped",
+                "Dashboard streams dropped because their client fell stream_buffer snapshots behind.",
+                None,
+                MetricType::Counter,
+            )?
+            .encode_counter::<NoLabelSet, u64, u64>(&dropped, None)?;
+        }
         let mut m = enc.encode_descriptor(
             "tidepool_sessions_active",
             "Live gateway sessions.",
@@ -201,6 +220,7 @@ pub async fn render(state: &AppState, caller: Option<Caller>) -> Result<String, 
         pools,
         health,
         sessions,
+        streams: cfg!(feature = "dashboard").then(|| state.stream_counts()),
     };
     let mut registry = PromRegistry::default();
     registry.register_collector(Box::new(snapshot));

@@ -359,6 +359,12 @@ async fn a_slow_client_is_dropped_not_buffered_and_a_fast_one_keeps_streaming() 
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(state.stream_counts(), (1, 1));
+    let text = tidepool_http::metrics::render(&state, None).await.unwrap();
+    assert!(text.contains("tidepool_dashboard_streams 1\n"), "{text}");
+    assert!(
+        text.contains("tidepool_dashboard_streams_dropped_total 1\n"),
+        "{text}"
+    );
     fast_task.abort();
 }
 
