@@ -208,6 +208,58 @@ async fn each_snapshot_carries_rates_over_its_interval() {
     assert!(p50 >= 1.0, "connections were held for at least 1 ms: {p50}");
 }
 
+#[tokio::test]
+async fn failed_gets_show_as_recent_errors_and_errors_per_second() {
+    let mut settings = Settings::default();
+    settings.stream_interval = Duration::from_millis(100);
+    let (state, _pool) = state_with(settings).await;
+    let mut cfg = tidepool::PoolConfig::default();
+    cfg.max_retries = 0;
+    let broken = Pool::builder(
+        tidepool_sqlite::SqliteManager::new(tidepool_sqlite::SqliteConfig::file(
+            "/nonexistent-dir/for/sure/x.db",
+        ))
+        .unwrap(),
+    )
+    .config(cfg)
+    .name("broken")
+    .build()
+    .unwrap();
+    state.registry().insert(broken.clone()).unwrap();
+    let app = tidepool_http::router(state);
+    let (_, mut events) = Events::open(&app, None).await;
+    events.next().await.unwrap();
+    assert!(broken.get_timeout(Duration::from_secs(5)).await.is_err());
+    // The failed connect and the failed get may fall in two intervals.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut said = std::collections::BTreeSet::new();
+    let mut rate: f64 = 0.0;
+    while said.len() < 2 {
+        assert!(Instant::now() < deadline, "the stream said only {said:?}");
+        let frame = events.next().await.unwrap();
+        let view = frame["pools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["view"].clone())
+            .find(|v| v["name"] == "broken")
+            .unwrap();
+        rate = rate.max(view["rates"]["errors_per_s"].as_f64().unwrap());
+        for e in view["recent_errors"].as_array().unwrap() {
+            assert!(e["count"].as_u64().unwrap() >= 1 && e["at_ms"].as_u64().unwrap() > 0);
+            said.insert(e["what"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(
+        said.into_iter().collect::<Vec<_>>(),
+        [
+            "connect attempt(s) failed",
+            "get(s) failed because connecting failed"
+        ],
+    );
+    assert!(rate > 0.0, "errors per second: {rate}");
+}
+
 /// A connection that is a number.
 #[derive(Debug)]
 struct Numbers;
