@@ -311,16 +311,40 @@ async fn the_page_says_when_the_server_is_gone_and_recovers_when_it_returns() {
     b.screenshot("server-gone").await;
 
     let _server = Server::start_on(dir.path(), &addr, &[], &[]).await;
-    eventually("the page recovering", Duration::from_secs(30), || async {
+    let recovered = || async {
         let live = b.text("#live").await;
         if !b.shown("#banner").await && live.starts_with("live") {
             Ok(())
         } else {
             Err(live)
         }
-    })
-    .await;
+    };
+    eventually("the page recovering", Duration::from_secs(30), recovered).await;
     b.find("a.card[data-pool='demo']").await;
+
+    // A wrong token is refused with a message, as the API refuses it;
+    // forgetting it brings the page back.
+    b.find("#token")
+        .await
+        .send_keys("not-the-token-0123456789")
+        .await
+        .unwrap();
+    b.click("#token-use").await;
+    let refused = b
+        .until_text("the refusal", "#banner", |t| t.contains("refused"))
+        .await;
+    assert!(
+        refused.contains("the bearer token is not valid"),
+        "{refused}"
+    );
+    assert_eq!(b.text("#live").await, "refused");
+    b.click("#token-forget").await;
+    eventually(
+        "the page back without a token",
+        Duration::from_secs(15),
+        recovered,
+    )
+    .await;
 }
 
 /// Asks for the stream with `token` over raw HTTP; the status, the text
