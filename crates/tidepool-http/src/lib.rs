@@ -15,9 +15,15 @@
 //! - [`routes::ROUTES`] and [`openapi::document`]: every endpoint, and the
 //!   OpenAPI document generated from the same table.
 //! - [`metrics::render`]: the Prometheus exposition.
+//! - With the `dashboard` feature: the live dashboard at `/`, its embedded
+//!   assets under `/dashboard/`, and its server-sent-event stream
+//!   `/api/v1/stream`, all reading the same pool snapshots as the JSON API
+//!   and Prometheus.
 
 mod auth;
 mod config;
+#[cfg(feature = "dashboard")]
+mod dashboard;
 pub mod descriptions;
 mod error;
 pub mod gateway;
@@ -27,6 +33,7 @@ pub mod openapi;
 mod pools;
 pub mod routes;
 pub mod sessions;
+mod snapshot;
 mod state;
 mod tenants;
 

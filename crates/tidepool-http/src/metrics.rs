@@ -17,7 +17,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry as PromRegistry;
-use tidepool::{CloseReason, Health, HealthStatus, Histogram, Stats};
+use tidepool::{CloseReason, HealthStatus, Histogram, Stats, catalog};
 
 use crate::auth::Monitor;
 use crate::error::ApiError;
@@ -40,92 +40,10 @@ struct Snapshot {
     /// Each pool's health, classified from the same snapshot.
     health: Vec<HealthStatus>,
     sessions: usize,
+    /// Dashboard streams open, and dropped since start (`None` without
+    /// the `dashboard` feature).
+    streams: Option<(usize, u64)>,
 }
-
-/// The pool counters exported as they are: name, help, value.
-type CounterRow = (&'static str, &'static str, fn(&Stats) -> u64);
-
-const COUNTERS: [CounterRow; 17] = [
-    ("tidepool_pool_gets", "Calls to get().", |s| s.counters.gets),
-    (
-        "tidepool_pool_hits",
-        "Gets served at once by an idle connection.",
-        |s| s.counters.hits,
-    ),
-    (
-        "tidepool_pool_misses",
-        "Gets served by a connection opened for them.",
-        |s| s.counters.misses,
-    ),
-    (
-        "tidepool_pool_reused",
-        "Checkouts of a connection used before.",
-        |s| s.counters.reused,
-    ),
-    (
-        "tidepool_pool_waited",
-        "Gets that queued for a connection.",
-        |s| s.counters.waited,
-    ),
-    ("tidepool_pool_timeouts", "Gets that timed out.", |s| {
-        s.counters.timeouts
-    }),
-    (
-        "tidepool_pool_connect_failures",
-        "Gets failed because connecting failed.",
-        |s| s.counters.connect_failures,
-    ),
-    (
-        "tidepool_pool_cancelled",
-        "Gets dropped by their caller while they waited.",
-        |s| s.counters.cancelled,
-    ),
-    (
-        "tidepool_pool_connections_created",
-        "Connections opened.",
-        |s| s.counters.created,
-    ),
-    (
-        "tidepool_pool_create_errors",
-        "Failed connect attempts.",
-        |s| s.counters.create_errors,
-    ),
-    (
-        "tidepool_pool_retries",
-        "Connect attempts made after a failure.",
-        |s| s.counters.retries,
-    ),
-    (
-        "tidepool_pool_overflow_opened",
-        "Overflow connections opened beyond max_size.",
-        |s| s.counters.overflow_created,
-    ),
-    (
-        "tidepool_pool_overflow_returned",
-        "Overflow connections closed on return with nobody waiting.",
-        |s| s.counters.closed.overflow_returned,
-    ),
-    (
-        "tidepool_pool_validation_failures",
-        "Connections that failed validation or a keepalive ping.",
-        |s| s.counters.validation_failures,
-    ),
-    (
-        "tidepool_pool_keepalives",
-        "Keepalive pings of idle connections.",
-        |s| s.counters.keepalives,
-    ),
-    (
-        "tidepool_pool_leaks",
-        "Connections held past the leak threshold.",
-        |s| s.counters.leaks,
-    ),
-    (
-        "tidepool_pool_panics",
-        "Panics caught in manager hooks or background work.",
-        |s| s.counters.panics,
-    ),
-];
 
 fn gauge(
     enc: &mut DescriptorEncoder<'_>,
@@ -198,109 +116,32 @@ impl Collector for Snapshot {
         let as_i64 = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
         {
             let mut m = enc.encode_descriptor(
-                "tidepool_pool_connections",
-                "Open connections by state (idle, in_use, checking: out for a reset or keepalive ping, closing: being closed by their last holder, keeping their slot) and connections being opened (pending).",
+                catalog::CONNECTIONS,
+                catalog::CONNECTIONS_HELP,
                 None,
                 MetricType::Gauge,
             )?;
             for s in p {
-                let g = &s.gauges;
-                for (state, v) in [
-                    ("idle", g.idle),
-                    ("in_use", g.in_use),
-                    ("checking", g.checking),
-                    ("closing", g.closing),
-                    ("pending", g.pending),
-                ] {
+                for (state, read) in catalog::CONNECTION_STATES {
                     let labels = [("pool", s.name.as_str()), ("state", state)];
-                    m.encode_family(&labels)?.encode_gauge(&as_i64(v))?;
+                    m.encode_family(&labels)?
+                        .encode_gauge(&as_i64(read(&s.gauges)))?;
                 }
             }
         }
-        gauge(
-            &mut enc,
-            "tidepool_pool_max_connections",
-            "Configured max_size.",
-            p,
-            |s| as_i64(s.gauges.max_size),
-        )?;
-        gauge(
-            &mut enc,
-            "tidepool_pool_min_idle_connections",
-            "Configured min_idle.",
-            p,
-            |s| as_i64(s.gauges.min_idle),
-        )?;
-        gauge(
-            &mut enc,
-            "tidepool_pool_max_overflow_connections",
-            "Configured max_overflow.",
-            p,
-            |s| as_i64(s.gauges.max_overflow),
-        )?;
-        gauge(
-            &mut enc,
-            "tidepool_pool_waiting",
-            "Callers queued for a connection.",
-            p,
-            |s| as_i64(s.gauges.waiting),
-        )?;
-        gauge(
-            &mut enc,
-            "tidepool_pool_paused",
-            "1 when the pool is paused.",
-            p,
-            |s| i64::from(s.gauges.paused),
-        )?;
-        gauge(
-            &mut enc,
-            "tidepool_pool_closed",
-            "1 when the pool is closed.",
-            p,
-            |s| i64::from(s.gauges.closed),
-        )?;
-        histogram(
-            &mut enc,
-            "tidepool_pool_acquire_wait_seconds",
-            "Time from get() to a connection in hand.",
-            p,
-            |s| &s.histograms.acquire,
-        )?;
-        histogram(
-            &mut enc,
-            "tidepool_pool_hold_seconds",
-            "Time a connection was held by its caller.",
-            p,
-            |s| &s.histograms.hold,
-        )?;
-        histogram(
-            &mut enc,
-            "tidepool_pool_create_seconds",
-            "Time to open a connection.",
-            p,
-            |s| &s.histograms.create,
-        )?;
-        for (name, help, value) in COUNTERS {
-            counter(&mut enc, name, help, p, value)?;
+        for g in catalog::GAUGES {
+            gauge(&mut enc, g.name, g.help, p, g.read)?;
         }
-        gauge(
-            &mut enc,
-            "tidepool_pool_peak_in_use",
-            "The most connections checked out at once in the statistics window.",
-            p,
-            |s| as_i64(s.derived.peak_in_use),
-        )?;
-        gauge(
-            &mut enc,
-            "tidepool_pool_peak_waiting",
-            "The most callers waiting at once in the statistics window.",
-            p,
-            |s| as_i64(s.derived.peak_waiting),
-        )?;
+        for l in catalog::LATENCIES {
+            histogram(&mut enc, l.name, l.help, p, l.read)?;
+        }
+        for c in catalog::COUNTERS {
+            counter(&mut enc, c.name, c.help, p, c.read)?;
+        }
         {
             let mut m = enc.encode_descriptor(
-                "tidepool_pool_health",
-                "1 for the pool's health status (healthy, degraded, unhealthy), 0 for the others.",
+                catalog::HEALTH,
+                catalog::HEALTH_HELP,
                 None,
                 MetricType::Gauge,
             )?;
@@ -318,8 +159,8 @@ impl Collector for Snapshot {
         }
         {
             let mut m = enc.encode_descriptor(
-                "tidepool_pool_connections_closed",
-                "Connections closed, by reason.",
+                catalog::CLOSED,
+                catalog::CLOSED_HELP,
                 None,
                 MetricType::Counter,
             )?;
@@ -330,6 +171,22 @@ impl Collector for Snapshot {
                         .encode_counter::<NoLabelSet, u64, u64>(&s.counters.closed.get(r), None)?;
                 }
             }
+        }
+        if let Some((open, dropped)) = self.streams {
+            enc.encode_descriptor(
+                "tidepool_dashboard_streams",
+                "Dashboard streams (/api/v1/stream) open.",
+                None,
+                MetricType::Gauge,
+            )?
+            .encode_gauge(&as_i64(open))?;
+            enc.encode_descriptor(
+                "tidepool_dashboard_streams_dropped",
+                "Dashboard streams dropped because their client fell stream_buffer snapshots behind.",
+                None,
+                MetricType::Counter,
+            )?
+            .encode_counter::<NoLabelSet, u64, u64>(&dropped, None)?;
         }
         let mut m = enc.encode_descriptor(
             "tidepool_sessions_active",
@@ -355,18 +212,15 @@ pub async fn render(state: &AppState, caller: Option<Caller>) -> Result<String, 
         (Some(_), scope) => state.inner.sessions.stats(scope).await.active,
         (None, _) => state.inner.sessions.stats(None).await.active,
     };
-    let (pools, health) = crate::pools::visible(state, caller)
-        .iter()
-        .map(|h| {
-            let stats = h.stats();
-            let health = Health::classify(&stats, &h.config().health).status;
-            (stats, health)
-        })
+    let (pools, health) = crate::snapshot::visible(state, caller)
+        .into_iter()
+        .map(|s| (s.stats, s.health.status))
         .unzip();
     let snapshot = Snapshot {
         pools,
         health,
         sessions,
+        streams: cfg!(feature = "dashboard").then(|| state.stream_counts()),
     };
     let mut registry = PromRegistry::default();
     registry.register_collector(Box::new(snapshot));

@@ -29,7 +29,7 @@ fn status_text(code: u16) -> &'static str {
         415 => "Body is not application/json",
         422 => "Body has wrong types or missing fields",
         429 => "Over a quota or the rate limit (Retry-After says when to retry)",
-        503 => "Database unavailable",
+        503 => "Database unavailable, or no stream can be opened now",
         _ => "Response",
     }
 }
@@ -281,6 +281,10 @@ pub fn document() -> Value {
             (Some(s), _) => json!({ "application/json": { "schema": schema_ref(s) } }),
             (None, "/metrics") => {
                 json!({ "application/openmetrics-text": { "schema": { "type": "string" } } })
+            }
+            (None, "/") => json!({ "text/html": { "schema": { "type": "string" } } }),
+            (None, "/api/v1/stream") => {
+                json!({ "text/event-stream": { "schema": { "type": "string" } } })
             }
             (None, _) => Value::Null,
         };

@@ -13,6 +13,7 @@ use tidepool::{Advice, AggregateStats, Health, HealthStatus, PoolHandle, Stats};
 use crate::ApiJson;
 use crate::auth::{Admin, Monitor};
 use crate::error::ApiError;
+use crate::snapshot::{self, PoolSnapshot};
 use crate::state::AppState;
 use crate::tenants::Caller;
 
@@ -30,16 +31,6 @@ fn pool(
         .ok_or_else(|| ApiError::unknown_pool(name))
 }
 
-/// The pools `caller` may see, in name order.
-pub(crate) fn visible(state: &AppState, caller: Option<Caller>) -> Vec<Arc<dyn PoolHandle>> {
-    state
-        .registry()
-        .handles()
-        .into_iter()
-        .filter(|h| state.visible(caller, h.name()))
-        .collect()
-}
-
 /// One pool as listed: its statistics, health and whether it can be queried.
 #[derive(Debug, Serialize)]
 pub(crate) struct PoolView {
@@ -49,13 +40,13 @@ pub(crate) struct PoolView {
     backend: Option<&'static str>,
 }
 
-fn view(state: &AppState, h: &dyn PoolHandle) -> PoolView {
-    let stats = h.stats();
-    let health = h.health();
-    PoolView {
-        backend: state.gateway(&stats.name).map(|g| g.backend()),
-        stats,
-        status: health.status,
+impl From<PoolSnapshot> for PoolView {
+    fn from(s: PoolSnapshot) -> Self {
+        Self {
+            status: s.health.status,
+            backend: s.backend,
+            stats: s.stats,
+        }
     }
 }
 
@@ -70,9 +61,9 @@ pub(crate) async fn list(
     State(state): State<AppState>,
     Monitor(caller): Monitor,
 ) -> Json<PoolList> {
-    let pools: Vec<PoolView> = visible(&state, caller)
-        .iter()
-        .map(|h| view(&state, h.as_ref()))
+    let pools: Vec<PoolView> = snapshot::visible(&state, caller)
+        .into_iter()
+        .map(PoolView::from)
         .collect();
     Json(PoolList {
         count: pools.len(),
@@ -94,9 +85,10 @@ pub(crate) async fn one(
     Path(name): Path<String>,
 ) -> Result<Json<PoolDetail>, ApiError> {
     let h = pool(&state, caller, &name)?;
+    let snap = PoolSnapshot::of(&state, h.as_ref());
     Ok(Json(PoolDetail {
-        view: view(&state, h.as_ref()),
-        health: h.health(),
+        health: snap.health.clone(),
+        view: snap.into(),
     }))
 }
 
@@ -118,11 +110,11 @@ pub(crate) async fn health(
     State(state): State<AppState>,
     Monitor(caller): Monitor,
 ) -> Json<HealthReport> {
-    let pools: Vec<PoolHealth> = visible(&state, caller)
-        .iter()
-        .map(|h| PoolHealth {
-            name: h.name().to_owned(),
-            health: h.health(),
+    let pools: Vec<PoolHealth> = snapshot::visible(&state, caller)
+        .into_iter()
+        .map(|s| PoolHealth {
+            name: s.stats.name,
+            health: s.health,
         })
         .collect();
     let status = pools
@@ -139,7 +131,9 @@ pub(crate) async fn metrics(
     Monitor(caller): Monitor,
 ) -> Json<AggregateStats> {
     Json(AggregateStats::sum(
-        visible(&state, caller).iter().map(|h| h.stats()),
+        snapshot::visible(&state, caller)
+            .into_iter()
+            .map(|s| s.stats),
     ))
 }
 
@@ -159,7 +153,7 @@ pub(crate) async fn advice(
     let h = pool(&state, Some(caller), &name)?;
     Ok(Json(AdviceView {
         pool: name,
-        advice: h.advice(),
+        advice: PoolSnapshot::of(&state, h.as_ref()).advice(),
     }))
 }
 

@@ -50,6 +50,39 @@ const SESSION_ERRORS: &[u16] = &[400, 401, 403, 408, 413, 415, 422, 429, 503];
 
 /// Every endpoint of the router.
 pub const ROUTES: &[Route] = &[
+    #[cfg(feature = "dashboard")]
+    Route {
+        method: "get",
+        path: "/",
+        access: Access::Open,
+        summary: "The live dashboard (HTML): every pool at work, fed by /api/v1/stream",
+        request: None,
+        success: (200, None),
+        errors: &[],
+        handler: || get(crate::dashboard::page),
+    },
+    #[cfg(feature = "dashboard")]
+    Route {
+        method: "get",
+        path: "/dashboard/{asset}",
+        access: Access::Open,
+        summary: "The dashboard's embedded script, style and charting library",
+        request: None,
+        success: (200, None),
+        errors: &[404],
+        handler: || get(crate::dashboard::asset),
+    },
+    #[cfg(feature = "dashboard")]
+    Route {
+        method: "get",
+        path: "/api/v1/stream",
+        access: Access::Monitor,
+        summary: "Server-sent events: a `snapshot` of every pool the caller may see per stream_interval (statistics, health, rates over the interval, recent errors; advice for admins; the caller's sessions); a client that falls stream_buffer snapshots behind is dropped",
+        request: None,
+        success: (200, None),
+        errors: &[401, 429, 503],
+        handler: || get(crate::dashboard::stream::stream),
+    },
     Route {
         method: "get",
         path: "/health",

@@ -62,6 +62,14 @@ pub struct Settings {
     /// How often expired sessions and idle on-demand pools are cleaned.
     /// Default: 30 s.
     pub cleanup_interval: Duration,
+    /// How often the dashboard's stream (`/api/v1/stream`) sends a snapshot.
+    /// Default: 1 s.
+    pub stream_interval: Duration,
+    /// How many snapshots a stream client may fall behind before it is
+    /// dropped (its connection closed) rather than buffered for. Default: 8.
+    pub stream_buffer: usize,
+    /// Most dashboard streams open at once; more answer 503. Default: 32.
+    pub max_streams: usize,
 }
 
 impl Default for Settings {
@@ -82,6 +90,9 @@ impl Default for Settings {
             health_check_timeout: Duration::from_secs(2),
             health_cache: Duration::from_secs(2),
             cleanup_interval: Duration::from_secs(30),
+            stream_interval: Duration::from_secs(1),
+            stream_buffer: 8,
+            max_streams: 32,
         }
     }
 }
@@ -98,6 +109,8 @@ pub(crate) struct Inner {
     on_demand: Mutex<HashMap<String, String>>,
     pub(crate) hasher: RandomState,
     pub(crate) health: crate::health::Cache,
+    #[cfg(feature = "dashboard")]
+    pub(crate) streams: crate::dashboard::Streams,
 }
 
 /// The state behind the router: cheap to clone (one `Arc`).
@@ -274,6 +287,25 @@ impl AppState {
         }
     }
 
+    /// Ends every dashboard stream and refuses new ones. Call it when
+    /// graceful shutdown begins: a stream never ends by itself, so a
+    /// shutdown that waits for open responses would wait for it. Does
+    /// nothing without the `dashboard` feature.
+    pub fn close_streams(&self) {
+        #[cfg(feature = "dashboard")]
+        self.inner.streams.close();
+    }
+
+    /// Dashboard streams open now, and streams dropped since start because
+    /// their client fell `stream_buffer` snapshots behind. Zero without the
+    /// `dashboard` feature.
+    pub fn stream_counts(&self) -> (usize, u64) {
+        #[cfg(feature = "dashboard")]
+        return (self.inner.streams.open(), self.inner.streams.dropped());
+        #[cfg(not(feature = "dashboard"))]
+        (0, 0)
+    }
+
     /// Runs [`clean_up`](Self::clean_up) every `cleanup_interval` until the
     /// returned task is aborted.
     pub fn spawn_maintenance(&self) -> tokio::task::JoinHandle<()> {
@@ -405,13 +437,15 @@ impl AppStateBuilder {
                 registry: self.registry,
                 gateways: RwLock::new(self.gateways.into_iter().collect()),
                 tenants: Tenants::new(tenants),
-                settings: self.settings,
                 sessions,
                 redactor: self.redactor,
                 config_document: self.config_document,
                 on_demand: Mutex::default(),
                 hasher: RandomState::new(),
                 health: crate::health::Cache::default(),
+                #[cfg(feature = "dashboard")]
+                streams: crate::dashboard::Streams::new(self.settings.max_streams),
+                settings: self.settings,
             }),
         }
     }

@@ -52,6 +52,9 @@ fn settings(cfg: &Config) -> Settings {
     out.max_transaction_statements = s.max_transaction_statements;
     out.resize_ceiling = s.resize_ceiling;
     out.health_cache = s.health_cache;
+    out.stream_interval = s.stream_interval;
+    out.stream_buffer = s.stream_buffer;
+    out.max_streams = s.max_streams;
     out.descriptions = cfg.descriptions.clone();
     out
 }
@@ -179,12 +182,19 @@ pub async fn run(
         "tidepool {} listening on http://{addr}",
         env!("CARGO_PKG_VERSION")
     );
+    if cfg!(feature = "dashboard") {
+        tracing::info!("dashboard: open http://{addr}/ in a browser");
+    }
     tracing::info!("open http://{addr}/api/v1/pools (API: http://{addr}/api/v1/openapi.json)");
 
     let (tx, mut rx) = tokio::sync::watch::channel(false);
     let app = tidepool_http::router(state.clone());
+    let streams = state.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown_signal().await;
+        // Dashboard streams never end by themselves: end them, so that
+        // shutdown waits only for requests.
+        streams.close_streams();
         let _ = tx.send(true);
     });
     let grace = cfg.server.shutdown_timeout;

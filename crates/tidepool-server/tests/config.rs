@@ -71,6 +71,31 @@ fn an_empty_file_is_the_defaults() {
     let cfg = parse("").unwrap();
     assert_eq!(cfg.server.listen.to_string(), "127.0.0.1:7070");
     assert!(cfg.pools.is_empty());
+    assert_eq!(cfg.server.stream_interval, Duration::from_secs(1));
+    assert_eq!((cfg.server.stream_buffer, cfg.server.max_streams), (8, 32));
+}
+
+#[test]
+fn the_dashboard_streams_limits_are_read_and_zero_is_refused() {
+    let cfg = parse("[server]\nstream_interval = \"250ms\"\nstream_buffer = 3\nmax_streams = 5\n")
+        .unwrap();
+    assert_eq!(cfg.server.stream_interval, Duration::from_millis(250));
+    assert_eq!((cfg.server.stream_buffer, cfg.server.max_streams), (3, 5));
+    let shown = cfg.to_redacted_json();
+    assert_eq!(shown["server"]["stream_interval"], "250ms");
+    assert_eq!(shown["server"]["max_streams"], 5);
+    for key in [
+        "stream_interval = \"0s\"",
+        "stream_buffer = 0",
+        "max_streams = 0",
+    ] {
+        let e = error(&format!("[server]\n{key}\n"));
+        let name = key.split(' ').next().unwrap();
+        assert!(
+            e.contains(&format!("key `server.{name}`")) && e.contains("greater than zero"),
+            "{e}"
+        );
+    }
 }
 
 fn error(text: &str) -> String {

@@ -71,6 +71,11 @@ fn upper_bound(i: usize) -> u64 {
     low + ((1u64 << shift) - 1)
 }
 
+/// The smallest value that falls in bucket `i`.
+fn lower_bound(i: usize) -> u64 {
+    if i == 0 { 0 } else { upper_bound(i - 1) + 1 }
+}
+
 impl Histogram {
     /// Records one duration.
     pub fn record(&mut self, d: Duration) {
@@ -170,6 +175,27 @@ impl Histogram {
         self.sum_ns += other.sum_ns;
         self.min_ns = self.min_ns.min(other.min_ns);
         self.max_ns = self.max_ns.max(other.max_ns);
+    }
+
+    /// The values recorded since `earlier`, an earlier snapshot of the same
+    /// histogram: per-interval percentiles from two cumulative snapshots.
+    /// Count, sum and buckets are exact; minimum and maximum are the edges of
+    /// the lowest and highest buckets that gained values (within 6.25 %).
+    /// A bucket that shrank (a histogram that was not the earlier one's
+    /// continuation) counts as zero.
+    pub fn since(&self, earlier: &Self) -> Self {
+        let mut out = Self::default();
+        for (i, (now, before)) in self.counts.iter().zip(earlier.counts.iter()).enumerate() {
+            let gained = now.saturating_sub(*before);
+            if gained > 0 {
+                out.counts[i] = gained;
+                out.count += gained;
+                out.min_ns = out.min_ns.min(lower_bound(i));
+                out.max_ns = upper_bound(i);
+            }
+        }
+        out.sum_ns = self.sum_ns.saturating_sub(earlier.sum_ns);
+        out
     }
 
     /// Forgets every value recorded.
@@ -282,6 +308,31 @@ mod tests {
         assert_eq!(h.percentile(0.99), Duration::ZERO);
         assert_eq!(h.mean(), Duration::ZERO);
         assert_eq!(h.min(), Duration::ZERO);
+    }
+
+    #[test]
+    fn since_holds_only_the_values_recorded_after_the_earlier_snapshot() {
+        let mut h = Histogram::default();
+        for _ in 0..100 {
+            h.record(Duration::from_millis(1));
+        }
+        let earlier = h.clone();
+        for ms in [40u64, 50, 60] {
+            h.record(Duration::from_millis(ms));
+        }
+        let d = h.since(&earlier);
+        assert_eq!(d.count(), 3);
+        assert_eq!(d.sum(), Duration::from_millis(150));
+        let p50 = d.percentile(0.5).as_secs_f64() * 1000.0;
+        assert!((p50 - 50.0).abs() / 50.0 <= 0.0625, "{p50}");
+        assert!(d.min() >= Duration::from_millis(37), "{:?}", d.min());
+        assert!(d.max() <= Duration::from_millis(64), "{:?}", d.max());
+        assert_eq!(h.since(&h).count(), 0);
+        assert_eq!(h.since(&h).percentile(0.99), Duration::ZERO);
+        for i in 1..BUCKETS {
+            assert_eq!(lower_bound(i), upper_bound(i - 1) + 1);
+            assert_eq!(index(lower_bound(i)), i);
+        }
     }
 
     #[test]

@@ -7,9 +7,11 @@
 //!   connection its holder is closing.
 //! - [`Stats`], [`Health`], [`Advice`]: what the pool knows about itself.
 //! - [`Registry`]: named pools of any manager behind one handle.
+//! - [`catalog`]: every statistic as a named metric, for exporters.
 
 mod acquire;
 mod builder;
+pub mod catalog;
 mod clock;
 mod config;
 mod conn;

@@ -124,8 +124,13 @@ pub async fn reply(resp: axum::response::Response) -> Reply {
         .get(header::CONTENT_TYPE)
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let text = if content_type.starts_with("text/event-stream") {
+        // A stream never ends: its first event stands for the body.
+        first_event(resp.into_body()).await
+    } else {
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
     let json = serde_json::from_str(&text).unwrap_or(Value::Null);
     Reply {
         status,
@@ -133,6 +138,37 @@ pub async fn reply(resp: axum::response::Response) -> Reply {
         text,
         json,
     }
+}
+
+/// Reads a server-sent-event body until its first complete event (up to 10
+/// s); the event's text.
+pub async fn first_event(mut body: axum::body::Body) -> String {
+    let mut text = String::new();
+    let read = async {
+        while !text.contains("\n\n") {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        text.push_str(&String::from_utf8_lossy(&data));
+                    }
+                }
+                _ => break,
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), read)
+        .await
+        .expect("no event within 10 s");
+    text
+}
+
+/// The JSON of the first `data:` line of a server-sent event.
+pub fn event_json(event: &str) -> Value {
+    let data = event
+        .lines()
+        .find_map(|l| l.strip_prefix("data:"))
+        .unwrap_or_else(|| panic!("no data line in {event:?}"));
+    serde_json::from_str(data.trim_start()).unwrap()
 }
 
 pub async fn get(app: &Router, path: &str) -> Reply {

@@ -101,6 +101,14 @@ pub struct ServerSection {
     /// How long a `/health/db` answer is reused. Default: 2 s.
     #[serde(with = "humantime_serde")]
     pub health_cache: Duration,
+    /// How often the dashboard's stream sends a snapshot. Default: 1 s.
+    #[serde(with = "humantime_serde")]
+    pub stream_interval: Duration,
+    /// Snapshots a stream client may fall behind before it is dropped.
+    /// Default: 8.
+    pub stream_buffer: usize,
+    /// Most dashboard streams open at once. Default: 32.
+    pub max_streams: usize,
     /// On-demand pools unused this long are removed. Default: 30 min.
     #[serde(with = "humantime_serde")]
     pub idle_pool_removal: Duration,
@@ -128,6 +136,9 @@ impl Default for ServerSection {
             max_transaction_statements: http.max_transaction_statements,
             resize_ceiling: http.resize_ceiling,
             health_cache: http.health_cache,
+            stream_interval: http.stream_interval,
+            stream_buffer: http.stream_buffer,
+            max_streams: http.max_streams,
             idle_pool_removal: tidepool::DEFAULT_IDLE_REMOVAL,
             shutdown_timeout: Duration::from_secs(10),
         }
@@ -476,6 +487,9 @@ impl Config {
             ),
             ("server.session_ttl", server.session_ttl.is_zero()),
             ("server.resize_ceiling", server.resize_ceiling == 0),
+            ("server.stream_interval", server.stream_interval.is_zero()),
+            ("server.stream_buffer", server.stream_buffer == 0),
+            ("server.max_streams", server.max_streams == 0),
             (
                 "server.max_transaction_statements",
                 server.max_transaction_statements == 0,

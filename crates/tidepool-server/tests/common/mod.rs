@@ -29,6 +29,12 @@ impl Server {
     /// Starts `tidepool serve --listen ... [args]` in `dir` with `env`.
     pub async fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let addr = format!("127.0.0.1:{}", free_port());
+        Self::start_on(dir, &addr, args, env).await
+    }
+
+    /// Starts `tidepool serve --listen addr [args]` in `dir` with `env`.
+    pub async fn start_on(dir: &Path, addr: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let addr = addr.to_owned();
         let log = dir.join(format!("server-{}.log", addr.replace([':', '.'], "-")));
         let file = std::fs::File::create(&log).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tidepool"));
