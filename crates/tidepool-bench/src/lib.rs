@@ -5,9 +5,10 @@
 //! - [`matrix`], [`uncontended`], [`fairness`], [`postgres`]: the four suites.
 //! - [`stats`], [`chart`], [`report`], [`machine`]: figures, SVG charts,
 //!   BENCHMARKS.md, and what the numbers were taken on.
+//! - [`gateway`]: the HTTP gateway's end-to-end figure, from `tidepool load`.
 
-pub mod chart;
 pub mod fairness;
+pub mod gateway;
 pub mod machine;
 pub mod matrix;
 pub mod pools;
@@ -16,3 +17,5 @@ pub mod report;
 pub mod stats;
 pub mod targets;
 pub mod uncontended;
+
+pub use tidepool_chart as chart;

@@ -11,9 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use plotters::chart::SeriesLabelPosition;
-
-use crate::chart::{BarChart, LineChart, Series};
+use crate::chart::{BarChart, LineChart, Series, SeriesLabelPosition};
 use crate::fairness::{FairnessResults, WaitFigures};
 use crate::machine::Machine;
 use crate::matrix::MatrixResults;
@@ -210,6 +208,7 @@ pub fn render(
     if let Some(s) = &results.postgres {
         postgres_section(w, s, charts_dir, &link)?;
     }
+    crate::gateway::section(w, charts_dir, results.postgres.as_ref());
     Ok(md)
 }
 

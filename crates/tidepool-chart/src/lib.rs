@@ -1,12 +1,15 @@
-//! SVG charts, drawn with plotters' SVG backend only (no font files, no
-//! fontconfig: text is left to the SVG viewer).
+#![doc = include_str!("../README.md")]
+
+mod spread;
 
 use std::path::Path;
 
+use plotters::coord::Shift;
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 
-use crate::stats::Spread;
+pub use plotters::chart::SeriesLabelPosition;
+pub use spread::Spread;
 
 /// Any error while drawing.
 pub type ChartError = Box<dyn std::error::Error + Send + Sync>;
@@ -117,6 +120,11 @@ impl LineChart {
     /// # Errors
     /// When there is nothing positive to plot or the file cannot be written.
     pub fn draw(&self, path: &Path) -> Result<(), ChartError> {
+        draw_stacked(std::slice::from_ref(self), path)
+    }
+
+    /// Draws the chart on one panel of a drawing.
+    fn draw_on(&self, root: &DrawingArea<SVGBackend<'_>, Shift>) -> Result<(), ChartError> {
         let values: Vec<f64> = self
             .series
             .iter()
@@ -129,9 +137,7 @@ impl LineChart {
         if values.is_empty() {
             return Err(format!("nothing to plot in {:?}", self.title).into());
         }
-        let root = SVGBackend::new(path, (860, 500)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
+        let mut chart = ChartBuilder::on(root)
             .caption(&self.title, ("sans-serif", 22))
             .margin(12)
             .x_label_area_size(45)
@@ -186,9 +192,29 @@ impl LineChart {
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .draw()?;
-        root.present()?;
         Ok(())
     }
+}
+
+/// Draws `charts` into one SVG file at `path`, one panel under another
+/// (each 860 × 500).
+///
+/// # Errors
+/// When there are no charts, a chart has nothing positive to plot, or the
+/// file cannot be written.
+pub fn draw_stacked(charts: &[LineChart], path: &Path) -> Result<(), ChartError> {
+    if charts.is_empty() {
+        return Err("no chart to draw".into());
+    }
+    let height = 500 * u32::try_from(charts.len()).unwrap_or(u32::MAX / 500);
+    let root = SVGBackend::new(path, (860, height)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let panels = root.split_evenly((charts.len(), 1));
+    for (chart, panel) in charts.iter().zip(&panels) {
+        chart.draw_on(panel)?;
+    }
+    root.present()?;
+    Ok(())
 }
 
 /// A bar chart: one bar (the median) per contender, with a min–max whisker.
@@ -270,7 +296,7 @@ mod tests {
 
     #[test]
     fn draws_svg_files() {
-        let dir = std::env::temp_dir().join(format!("tidepool-bench-chart-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("tidepool-chart-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let line = LineChart {
             title: "t".into(),
@@ -290,6 +316,10 @@ mod tests {
             legend: SeriesLabelPosition::UpperLeft,
         };
         line.draw(&dir.join("line.svg")).unwrap();
+        draw_stacked(&[line.clone(), line.clone()], &dir.join("two.svg")).unwrap();
+        let two = std::fs::read_to_string(dir.join("two.svg")).unwrap();
+        assert!(two.contains(r#"height="1000""#), "{two}");
+        assert!(draw_stacked(&[], &dir.join("none.svg")).is_err());
         let svg = std::fs::read_to_string(dir.join("line.svg")).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("workers"), "{svg}");
         let bars = BarChart {

@@ -1,0 +1,203 @@
+//! What the clients measure, and how it is gathered.
+//!
+//! # Implementation notes
+//! Each client records into a shard of its own (a mutex nobody else takes
+//! except the collector, once a tick), so recording never contends. Every
+//! tick the collector empties the shards into one interval (a point of the
+//! timeline and the progress line) and adds the interval into the run's
+//! totals: each request is recorded once, into one HDR histogram.
+//! Latencies are nanoseconds, three significant digits.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use super::exec::Failure;
+
+/// A histogram of nanoseconds that grows as it needs to.
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new(3).expect("3 significant digits is a valid precision")
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1)
+}
+
+/// Records `d`, growing the histogram as needed (`saturating_record` would
+/// clamp to the current range instead).
+fn record(h: &mut Histogram<u64>, d: Duration) {
+    let v = nanos(d);
+    if h.record(v).is_err() {
+        h.saturating_record(v);
+    }
+}
+
+/// Failures of one kind: how many, and the first message seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorCount {
+    /// How many requests failed so.
+    pub count: u64,
+    /// One example message.
+    pub example: String,
+}
+
+/// What was recorded over some span.
+#[derive(Debug, Clone)]
+pub struct Tally {
+    /// Latency of every request, failed or not: from its start (open loop:
+    /// its intended start) to its end.
+    pub latency: Histogram<u64>,
+    /// Open loop: from the moment a request really started to its end.
+    pub service: Histogram<u64>,
+    /// Requests that succeeded.
+    pub ok: u64,
+    /// Failures by kind.
+    pub errors: BTreeMap<String, ErrorCount>,
+    /// Open loop: requests that started more than 1 ms after their
+    /// intended start, because every client was busy.
+    pub late: u64,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Self {
+            latency: histogram(),
+            service: histogram(),
+            ok: 0,
+            errors: BTreeMap::new(),
+            late: 0,
+        }
+    }
+}
+
+impl Tally {
+    /// Requests recorded, failed or not.
+    pub fn requests(&self) -> u64 {
+        self.ok + self.failed()
+    }
+
+    /// Requests that failed.
+    pub fn failed(&self) -> u64 {
+        self.errors.values().map(|e| e.count).sum()
+    }
+
+    /// Records one request; `service` is given in an open loop only.
+    pub fn record(
+        &mut self,
+        latency: Duration,
+        service: Option<Duration>,
+        result: Result<(), Failure>,
+    ) {
+        record(&mut self.latency, latency);
+        if let Some(service) = service {
+            record(&mut self.service, service);
+            if latency.saturating_sub(service) > Duration::from_millis(1) {
+                self.late += 1;
+            }
+        }
+        match result {
+            Ok(()) => self.ok += 1,
+            Err(f) => self.fail(f, 1),
+        }
+    }
+
+    /// Counts `n` failures of one kind (without latencies).
+    pub fn fail(&mut self, f: Failure, n: u64) {
+        let entry = self.errors.entry(f.kind).or_insert_with(|| ErrorCount {
+            count: 0,
+            example: f.detail,
+        });
+        entry.count += n;
+    }
+
+    /// Adds `other` into this tally.
+    pub fn add(&mut self, other: &Tally) {
+        // Both grow as needed, so adding cannot fail for want of range.
+        let _ = self.latency.add(&other.latency);
+        let _ = self.service.add(&other.service);
+        self.ok += other.ok;
+        self.late += other.late;
+        for (kind, e) in &other.errors {
+            let entry = self
+                .errors
+                .entry(kind.clone())
+                .or_insert_with(|| ErrorCount {
+                    count: 0,
+                    example: e.example.clone(),
+                });
+            entry.count += e.count;
+        }
+    }
+
+    /// Empties the tally, keeping its allocations.
+    pub fn clear(&mut self) {
+        self.latency.reset();
+        self.service.reset();
+        self.ok = 0;
+        self.late = 0;
+        self.errors.clear();
+    }
+}
+
+/// One client's shard.
+pub type Shard = Arc<Mutex<Tally>>;
+
+/// The shards of every client.
+#[derive(Debug, Clone)]
+pub struct Shards(Vec<Shard>);
+
+impl Shards {
+    /// One shard per client.
+    pub fn new(clients: usize) -> Self {
+        Self((0..clients).map(|_| Shard::default()).collect())
+    }
+
+    /// Client `i`'s shard.
+    pub fn get(&self, i: usize) -> Shard {
+        Arc::clone(&self.0[i])
+    }
+
+    /// Moves everything recorded since the last call into `into`.
+    pub fn drain_into(&self, into: &mut Tally) {
+        for shard in &self.0 {
+            let mut s = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            into.add(&s);
+            s.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_request_is_counted_once_with_its_kind() {
+        let shards = Shards::new(2);
+        let ms = Duration::from_millis;
+        shards.get(0).lock().unwrap().record(ms(2), None, Ok(()));
+        shards.get(1).lock().unwrap().record(
+            ms(5),
+            Some(ms(1)),
+            Err(Failure::new("acquire timeout", "first")),
+        );
+        shards.get(1).lock().unwrap().record(
+            ms(3),
+            None,
+            Err(Failure::new("acquire timeout", "second")),
+        );
+        let mut t = Tally::default();
+        shards.drain_into(&mut t);
+        assert_eq!((t.requests(), t.ok, t.failed(), t.late), (3, 1, 2, 1));
+        assert_eq!(t.latency.len(), 3);
+        assert_eq!(t.service.len(), 1);
+        assert_eq!(t.errors["acquire timeout"].example, "first");
+        let mut again = Tally::default();
+        shards.drain_into(&mut again);
+        assert_eq!(again.requests(), 0, "a drained shard starts empty");
+        let max = t.latency.max() as f64;
+        assert!((max - 5e6).abs() / 5e6 < 1e-3, "{max}");
+    }
+}
