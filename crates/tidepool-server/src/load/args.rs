@@ -135,10 +135,10 @@ impl LoadArgs {
             }
         }
         if let Some(url) = &self.url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
+            && !url.starts_with("http://")
         {
             return Err(format!(
-                "--url must start with http:// (e.g. http://127.0.0.1:7070), not `{url}`"
+                "--url takes the server's plain-HTTP address, as `tidepool serve` listens (e.g. http://127.0.0.1:7070), not `{url}`"
             ));
         }
         let limit = match (self.duration, self.requests) {
@@ -203,6 +203,11 @@ mod tests {
         assert!(e.contains("--token-file"), "{e}");
         let e = parse(&["--config", "t", "--pool", "p", "--sql", "x", "-w", "w"]).unwrap_err();
         assert!(e.contains("--workload"), "{e}");
+        let e = parse(&["--url", "https://x", "--token-file", "t", "--pool", "p"])
+            .unwrap()
+            .plan()
+            .unwrap_err();
+        assert!(e.contains("plain-HTTP"), "{e}");
         let e = parse(&["--config", "t", "--pool", "p", "-d", "soon"]).unwrap_err();
         assert!(e.contains("soon"), "{e}");
     }

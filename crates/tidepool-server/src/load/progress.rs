@@ -44,7 +44,7 @@ impl Progress {
         let (len, template) = match limit {
             Limit::Duration(d) => (
                 d.as_millis() as u64,
-                "{prefix} [{elapsed_precise} / {remaining}] {wide_bar} {msg}",
+                "{prefix} [{elapsed_precise} elapsed, {remaining} left] {wide_bar} {msg}",
             ),
             Limit::Requests(n) => (
                 n,
@@ -58,8 +58,14 @@ impl Progress {
                 "remaining",
                 move |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
                     let left = state.len().unwrap_or(0).saturating_sub(state.pos());
-                    let secs = left / 1000;
-                    let _ = write!(w, "{:02}:{:02} left", secs / 60, secs % 60);
+                    let secs = left.div_ceil(1000);
+                    let _ = write!(
+                        w,
+                        "{:02}:{:02}:{:02}",
+                        secs / 3600,
+                        secs / 60 % 60,
+                        secs % 60
+                    );
                 },
             );
         bar.set_style(style);
