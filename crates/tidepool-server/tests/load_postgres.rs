@@ -180,7 +180,8 @@ fn a_sweep_of_sizes_against_postgres() {
     }
     let f = &out["sweep"]["findings"];
     assert_eq!(f["advice_from_size"], 4, "{f}");
-    assert!(f["advised_max_size"].is_u64(), "{f}");
+    assert!(f["advice"]["recommended_max_size"].is_u64(), "{f}");
+    assert!(f["advice"]["littles_law_size"].is_u64(), "{f}");
     assert!(
         stdout.contains("throughput stops growing at max_size"),
         "{stdout}"

@@ -469,12 +469,11 @@ impl Library<'_> {
             .collect();
         let advice = steps.last().and_then(|r| {
             let p = r.pool.as_ref()?;
-            let (needed, recommended, _) = p.sizing()?;
-            Some((p.max_size, needed, recommended))
+            Some((p.max_size, p.sizing()?))
         });
         Ok(SweepReport {
             rate: self.plan.rate.unwrap_or(0.0),
-            findings: sweep::analyse(&figures, advice),
+            findings: sweep::analyse(&figures, advice.as_ref().map(|(n, z)| (*n, z))),
             steps,
         })
     }

@@ -56,7 +56,7 @@ pub fn run(out: &mut String, r: &RunReport) {
     if let Some(late) = r.late_starts {
         let _ = writeln!(
             out,
-            "late starts  {late} request(s) started over 1 ms behind schedule (every client busy)"
+            "late starts  {late} request(s) started over 2 ms behind schedule (every client busy, or the machine slow to wake one)"
         );
     }
     if r.errors_by_kind.is_empty() {
@@ -104,10 +104,16 @@ pub fn pool(out: &mut String, p: &PoolReport) {
             s.count
         );
     }
-    if let Some((needed, recommended, verdict)) = p.sizing() {
+    if let Some(z) = p.sizing() {
         let _ = writeln!(
             out,
-            "  advice        Little's law needs {needed:.1} connection(s); recommended max_size {recommended} ({verdict})"
+            "  advice        Little's law needs {:.1} connection(s) ({} with {:.0}% headroom); at the peak {} in use or waiting; recommended max_size {} ({})",
+            z.needed,
+            z.littles_law_size(),
+            (z.headroom - 1.0) * 100.0,
+            z.peak_demand,
+            z.recommended,
+            z.verdict
         );
     }
     if let Some(recs) = p
@@ -165,19 +171,31 @@ pub fn compare(out: &mut String, pooled: &RunReport, unpooled: &RunReport) {
 pub fn sweep(out: &mut String, s: &SweepReport) {
     let _ = writeln!(
         out,
-        "| max_size | throughput req/s | p50 ms | p99 ms | max ms | errors | acquire p99 ms | late starts | advice: needed → max_size |"
+        "| max_size | throughput req/s | p50 ms | p99 ms | max ms | errors | acquire p99 ms | late starts | Little's law needs (+headroom) | peak demand | pool recommends |"
     );
-    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    let _ = writeln!(
+        out,
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     for r in &s.steps {
         let (size, acquire, advice) = match &r.pool {
             Some(p) => (
                 p.max_size.to_string(),
                 f(p.acquire_ms.p99),
                 p.sizing()
-                    .map(|(n, m, v)| format!("{n:.1} → {m} ({v})"))
-                    .unwrap_or_default(),
+                    .map(|z| {
+                        format!(
+                            "{:.1} ({}) | {} | {} ({})",
+                            z.needed,
+                            z.littles_law_size(),
+                            z.peak_demand,
+                            z.recommended,
+                            z.verdict
+                        )
+                    })
+                    .unwrap_or_else(|| " | | ".to_owned()),
             ),
-            None => (r.label.clone(), String::new(), String::new()),
+            None => (r.label.clone(), String::new(), " | | ".to_owned()),
         };
         let _ = writeln!(
             out,
@@ -202,11 +220,16 @@ pub fn sweep(out: &mut String, s: &SweepReport) {
             .map(|s| format!("; p99 rises again from {s}"))
             .unwrap_or_default()
     );
-    if let (Some(needed), Some(from)) = (k.littles_law_connections, k.advice_from_size) {
+    if let (Some(a), Some(from)) = (&k.advice, k.advice_from_size) {
         let _ = writeln!(
             out,
-            "the pool's advice (read after the max_size {from} run): Little's law needs {needed:.1}, recommended max_size {}",
-            show(k.advised_max_size)
+            "the pool's advice after the max_size {from} run: Little's law needs {:.1}, {} with headroom (on this grid {}); it recommends max_size {} to cover the peak of {} in use or waiting (on this grid {})",
+            a.littles_law_connections,
+            a.littles_law_size,
+            a.littles_law_on_grid,
+            a.recommended_max_size,
+            a.peak_demand,
+            a.recommended_on_grid
         );
     }
     let _ = writeln!(out, "{}", k.summary);

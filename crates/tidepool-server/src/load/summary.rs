@@ -186,15 +186,41 @@ impl PoolReport {
         }
     }
 
-    /// Little's law's connections needed and the recommended size, when
-    /// the advice holds them.
-    pub fn sizing(&self) -> Option<(f64, usize, String)> {
+    /// The advice's sizing estimate, when the advice holds one.
+    pub fn sizing(&self) -> Option<Sizing> {
         let s = self.advice.as_ref()?.get("sizing")?;
-        Some((
-            s.get("connections_needed")?.as_f64()?,
-            usize::try_from(s.get("recommended_max_size")?.as_u64()?).ok()?,
-            s.get("verdict")?.as_str()?.to_owned(),
-        ))
+        let size = |k: &str| s.get(k)?.as_u64().and_then(|v| usize::try_from(v).ok());
+        Some(Sizing {
+            needed: s.get("connections_needed")?.as_f64()?,
+            headroom: s.get("headroom")?.as_f64()?,
+            peak_demand: size("peak_demand")?,
+            recommended: size("recommended_max_size")?,
+            verdict: s.get("verdict")?.as_str()?.to_owned(),
+        })
+    }
+}
+
+/// The pool's sizing estimate (`tidepool::SizingEstimate`), as read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sizing {
+    /// Little's law: arrival rate × mean hold.
+    pub needed: f64,
+    /// The headroom the pool applies to it.
+    pub headroom: f64,
+    /// The most connections in use plus callers waiting at one moment.
+    pub peak_demand: usize,
+    /// The pool's recommended `max_size`: the larger of the mean with
+    /// headroom and the peak, raised when the pool ran near full.
+    pub recommended: usize,
+    /// `undersized`, `right_sized`, `oversized` or `insufficient_data`.
+    pub verdict: String,
+}
+
+impl Sizing {
+    /// Little's law with the pool's headroom, rounded up: the size the mean
+    /// load alone asks for.
+    pub fn littles_law_size(&self) -> usize {
+        ((self.needed * self.headroom).ceil() as usize).max(1)
     }
 }
 
@@ -219,8 +245,9 @@ pub struct RunReport {
     pub latency_ms: Percentiles,
     /// Open loop: from each request's real start.
     pub service_ms: Option<Percentiles>,
-    /// Open loop: requests that started over 1 ms late because every
-    /// client was busy (raise --clients if this is not the pool's doing).
+    /// Open loop: requests that started over 2 ms late: every client was
+    /// busy (raise --clients if this is not the pool's doing), or the
+    /// machine was slow to wake one.
     pub late_starts: Option<u64>,
     /// Whether Ctrl-C ended the run early.
     pub interrupted: bool,

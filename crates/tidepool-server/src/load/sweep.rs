@@ -11,13 +11,17 @@
 //!
 //! The advice is taken from the run at the largest size, where the pool
 //! was least in the way, so the arrival rate and hold time it measured
-//! are the load's own. Its recommended size is rounded up to the next
-//! swept size; the two agree when that is the knee, are close when it is
-//! the size next to it, and disagree otherwise.
+//! are the load's own. Two of its numbers are compared with the knee, each
+//! rounded up to the next swept size: Little's law with the pool's
+//! headroom (what the mean load needs), and the size the pool recommends,
+//! which also covers the peak demand it saw (the most connections in use
+//! plus callers waiting at one moment; on a busy machine a stall of the
+//! load generator turns into such a peak). Each agrees when it lands on the
+//! knee, is close when it lands next to it, and disagrees otherwise.
 
 use serde::Serialize;
 
-use super::summary::RunReport;
+use super::summary::{RunReport, Sizing};
 
 /// Throughput within this fraction of the best counts as the best.
 const THROUGHPUT_SLACK: f64 = 0.95;
@@ -49,16 +53,34 @@ pub struct Findings {
     pub latency_rises_again_at: Option<usize>,
     /// The size whose run the advice was read from.
     pub advice_from_size: Option<usize>,
-    /// Little's law: arrival rate × mean hold (before headroom).
-    pub littles_law_connections: Option<f64>,
-    /// The pool's recommended `max_size`.
-    pub advised_max_size: Option<usize>,
-    /// The advised size rounded up to a swept size.
-    pub advised_on_grid: Option<usize>,
-    /// `agree`, `close`, `disagree` or `unknown`.
+    /// The advice beside the knee.
+    pub advice: Option<AdviceSeen>,
+    /// Little's law's agreement with the knee: `agree`, `close`,
+    /// `disagree`, or `unknown` without a knee or advice.
     pub agreement: String,
     /// The finding in one sentence.
     pub summary: String,
+}
+
+/// The pool's advice, placed on the sweep's grid.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AdviceSeen {
+    /// Little's law: arrival rate × mean hold.
+    pub littles_law_connections: f64,
+    /// That with the pool's headroom, rounded up.
+    pub littles_law_size: usize,
+    /// The smallest swept size at or above it (the largest if none).
+    pub littles_law_on_grid: usize,
+    /// `agree`, `close` or `disagree` with the knee.
+    pub littles_law_agreement: String,
+    /// The most connections in use plus callers waiting at one moment.
+    pub peak_demand: usize,
+    /// The pool's recommended `max_size`.
+    pub recommended_max_size: usize,
+    /// The smallest swept size at or above it (the largest if none).
+    pub recommended_on_grid: usize,
+    /// `agree`, `close` or `disagree` with the knee.
+    pub recommended_agreement: String,
 }
 
 /// The figures of the whole sweep.
@@ -66,17 +88,17 @@ pub struct Findings {
 pub struct SweepReport {
     /// The open-loop rate every size was held to.
     pub rate: f64,
-    /// One run per size, in the order given.
+    /// One run per size, in ascending size.
     pub steps: Vec<RunReport>,
     /// What they say.
     pub findings: Findings,
 }
 
-/// Analyses `steps` (in ascending size) beside the advice
-/// `(connections needed, recommended size)` read at `advice_from`.
-pub fn analyse(steps: &[Step], advice: Option<(usize, f64, usize)>) -> Findings {
+/// Analyses `steps` beside the advice read after the run at size `from`.
+pub fn analyse(steps: &[Step], advice: Option<(usize, &Sizing)>) -> Findings {
     let mut sorted = steps.to_vec();
     sorted.sort_by_key(|s| s.size);
+    let sizes: Vec<usize> = sorted.iter().map(|s| s.size).collect();
     let best_tput = sorted.iter().map(|s| s.throughput).fold(0.0, f64::max);
     let best_p99 = sorted
         .iter()
@@ -92,47 +114,63 @@ pub fn analyse(steps: &[Step], advice: Option<(usize, f64, usize)>) -> Findings 
         .find(|s| best_p99.is_finite() && s.p99_ms <= LATENCY_SLACK * best_p99)
         .map(|s| s.size);
     let knee = match (tput_knee, lat_knee) {
-        (Some(a), Some(b)) => sorted.iter().map(|s| s.size).find(|&size| size >= a.max(b)),
+        (Some(a), Some(b)) => Some(a.max(b)),
         _ => None,
     };
-    let best_at = sorted
-        .iter()
-        .filter(|s| s.p99_ms == best_p99)
-        .map(|s| s.size)
-        .next();
+    let best_at = sorted.iter().find(|s| s.p99_ms == best_p99).map(|s| s.size);
     let rises = best_at.and_then(|b| {
         sorted
             .iter()
             .find(|s| s.size > b && s.p99_ms > LATENCY_SLACK * best_p99)
             .map(|s| s.size)
     });
-    let (advice_from, needed, advised) = match advice {
-        Some((from, needed, advised)) => (Some(from), Some(needed), Some(advised)),
-        None => (None, None, None),
-    };
-    let on_grid = advised.map(|a| {
-        sorted
+    let on_grid = |n: usize| {
+        sizes
             .iter()
-            .map(|s| s.size)
-            .find(|&size| size >= a)
-            .unwrap_or_else(|| sorted.last().map_or(a, |s| s.size))
+            .copied()
+            .find(|&size| size >= n)
+            .unwrap_or_else(|| sizes.last().copied().unwrap_or(n))
+    };
+    let judge = |grid: usize| {
+        let at = |size: usize| sizes.iter().position(|&s| s == size);
+        match (knee.and_then(at), at(grid)) {
+            (Some(k), Some(a)) if k == a => "agree",
+            (Some(k), Some(a)) if k.abs_diff(a) == 1 => "close",
+            (Some(_), Some(_)) => "disagree",
+            _ => "unknown",
+        }
+        .to_owned()
+    };
+    let seen = advice.map(|(_, z)| {
+        let littles = z.littles_law_size();
+        AdviceSeen {
+            littles_law_connections: z.needed,
+            littles_law_size: littles,
+            littles_law_on_grid: on_grid(littles),
+            littles_law_agreement: judge(on_grid(littles)),
+            peak_demand: z.peak_demand,
+            recommended_max_size: z.recommended,
+            recommended_on_grid: on_grid(z.recommended),
+            recommended_agreement: judge(on_grid(z.recommended)),
+        }
     });
-    let position = |size: usize| sorted.iter().position(|s| s.size == size);
-    let agreement = match (knee.and_then(position), on_grid.and_then(position)) {
-        (Some(k), Some(a)) if k == a => "agree",
-        (Some(k), Some(a)) if k.abs_diff(a) == 1 => "close",
-        (Some(_), Some(_)) => "disagree",
-        _ => "unknown",
-    }
-    .to_owned();
-    let summary = match (knee, advised, on_grid) {
-        (Some(k), Some(adv), Some(grid)) => format!(
-            "the runs level off at max_size {k}; the pool's Little's-law advice says {adv} (on this grid {grid}): {agreement}"
+    let agreement = seen
+        .as_ref()
+        .map_or_else(|| "unknown".to_owned(), |a| a.littles_law_agreement.clone());
+    let summary = match (knee, &seen) {
+        (Some(k), Some(a)) => format!(
+            "the runs level off at max_size {k}; Little's law with headroom says {} (on this grid {}): {}; the pool's recommendation, {} (on this grid {}): {}",
+            a.littles_law_size,
+            a.littles_law_on_grid,
+            a.littles_law_agreement,
+            a.recommended_max_size,
+            a.recommended_on_grid,
+            a.recommended_agreement
         ),
-        (Some(k), _, _) => {
+        (Some(k), None) => {
             format!("the runs level off at max_size {k}; the pool gave no sizing advice to compare")
         }
-        (None, _, _) => {
+        (None, _) => {
             "no size reached the others' throughput and latency: too few runs completed".to_owned()
         }
     };
@@ -141,10 +179,8 @@ pub fn analyse(steps: &[Step], advice: Option<(usize, f64, usize)>) -> Findings 
         latency_flattens_at: lat_knee,
         knee,
         latency_rises_again_at: rises,
-        advice_from_size: advice_from,
-        littles_law_connections: needed,
-        advised_max_size: advised,
-        advised_on_grid: on_grid,
+        advice_from_size: advice.map(|(from, _)| from),
+        advice: seen,
         agreement,
         summary,
     }
@@ -164,6 +200,16 @@ mod tests {
             .collect()
     }
 
+    fn sizing(needed: f64, peak_demand: usize, recommended: usize) -> Sizing {
+        Sizing {
+            needed,
+            headroom: 1.25,
+            peak_demand,
+            recommended,
+            verdict: "right_sized".into(),
+        }
+    }
+
     #[test]
     fn the_knee_is_the_smallest_size_with_full_throughput_and_flat_latency() {
         // Undersized at 2 and 4 (queueing), levelled off at 8, worse at 32.
@@ -174,34 +220,47 @@ mod tests {
             (16, 2001.0, 2.5),
             (32, 1995.0, 6.0),
         ]);
-        let f = analyse(&s, Some((32, 5.1, 7)));
+        // 5.1 × 1.25 → 7 → 8 on the grid; a peak of 20 → 32.
+        let f = analyse(&s, Some((32, &sizing(5.1, 20, 20))));
         assert_eq!(f.throughput_stops_growing_at, Some(4));
         assert_eq!(f.latency_flattens_at, Some(8));
         assert_eq!(f.knee, Some(8));
         assert_eq!(f.latency_rises_again_at, Some(32));
-        assert_eq!(f.advised_on_grid, Some(8));
+        let a = f.advice.unwrap();
+        assert_eq!((a.littles_law_size, a.littles_law_on_grid), (7, 8));
+        assert_eq!(a.littles_law_agreement, "agree");
+        assert_eq!(a.recommended_on_grid, 32);
+        assert_eq!(a.recommended_agreement, "disagree");
         assert_eq!(f.agreement, "agree");
-        assert!(f.summary.contains("max_size 8") && f.summary.contains("agree"));
+        assert!(f.summary.contains("max_size 8"), "{}", f.summary);
     }
 
     #[test]
     fn advice_one_step_off_is_close_and_further_disagrees() {
         let s = steps(&[(2, 500.0, 900.0), (4, 1000.0, 2.0), (8, 1000.0, 2.0)]);
-        assert_eq!(analyse(&s, Some((8, 3.0, 3))).agreement, "agree");
-        assert_eq!(analyse(&s, Some((8, 6.0, 8))).agreement, "close");
+        assert_eq!(
+            analyse(&s, Some((8, &sizing(2.0, 3, 3)))).agreement,
+            "agree"
+        );
+        assert_eq!(
+            analyse(&s, Some((8, &sizing(6.0, 8, 8)))).agreement,
+            "close"
+        );
         let wide = steps(&[
             (2, 500.0, 900.0),
             (4, 1000.0, 2.0),
             (8, 1000.0, 2.0),
             (16, 1000.0, 2.0),
         ]);
-        let f = analyse(&wide, Some((16, 12.0, 14)));
         assert_eq!(
-            (f.advised_on_grid, f.agreement.as_str()),
-            (Some(16), "disagree")
+            analyse(&wide, Some((16, &sizing(11.0, 14, 14)))).agreement,
+            "disagree"
         );
-        // Advice beyond the grid is compared with its largest size.
-        assert_eq!(analyse(&s, Some((8, 40.0, 50))).advised_on_grid, Some(8));
+        // Advice beyond the grid is placed on its largest size.
+        let far = analyse(&s, Some((8, &sizing(40.0, 50, 50))))
+            .advice
+            .unwrap();
+        assert_eq!(far.littles_law_on_grid, 8);
         assert_eq!(analyse(&s, None).agreement, "unknown");
     }
 }
