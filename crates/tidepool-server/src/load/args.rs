@@ -71,7 +71,7 @@ pub struct LoadArgs {
     #[arg(long)]
     pub json: Option<PathBuf>,
     /// Write a chart as SVG to this file: latency over time, or throughput
-    /// and p99 per pool size for a sweep.
+    /// and latency per pool size for a sweep.
     #[arg(long)]
     pub svg: Option<PathBuf>,
     /// Once the run ends (or on Ctrl-C), how long requests still running

@@ -1,5 +1,5 @@
 //! `--svg`: latency and throughput over time for a run (pooled beside
-//! unpooled with `--compare-unpooled`), or throughput and p99 per pool size
+//! unpooled with `--compare-unpooled`), or throughput and latency per pool size
 //! for a sweep, drawn by the charts the benchmark report uses.
 
 use std::path::Path;
@@ -96,7 +96,7 @@ pub fn over_time(runs: &[&RunReport], path: &Path) -> Result<(), ChartError> {
     )
 }
 
-/// Throughput and p99 per pool size, into `path`.
+/// Throughput and latency per pool size, into `path`.
 ///
 /// # Errors
 /// When there is nothing to draw or the file cannot be written.
@@ -134,6 +134,7 @@ pub fn sweep(s: &SweepReport, path: &Path) -> Result<(), ChartError> {
                 y_desc: "ms (log)".into(),
                 series: vec![
                     series("p99", |r| r.latency_ms.p99),
+                    series("p90", |r| r.latency_ms.p90),
                     series("p50", |r| r.latency_ms.p50),
                 ],
                 legend: SeriesLabelPosition::UpperRight,

@@ -463,7 +463,7 @@ impl Library<'_> {
                 Some(Step {
                     size: r.pool.as_ref()?.max_size,
                     throughput: r.throughput,
-                    p99_ms: r.latency_ms.p99,
+                    p90_ms: r.latency_ms.p90,
                 })
             })
             .collect();

@@ -171,11 +171,11 @@ pub fn compare(out: &mut String, pooled: &RunReport, unpooled: &RunReport) {
 pub fn sweep(out: &mut String, s: &SweepReport) {
     let _ = writeln!(
         out,
-        "| max_size | throughput req/s | p50 ms | p99 ms | max ms | errors | acquire p99 ms | late starts | Little's law needs (+headroom) | peak demand | pool recommends |"
+        "| max_size | throughput req/s | p50 ms | p90 ms | p99 ms | max ms | errors | acquire p99 ms | late starts | Little's law needs (+headroom) | peak demand | pool recommends |"
     );
     let _ = writeln!(
         out,
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for r in &s.steps {
         let (size, acquire, advice) = match &r.pool {
@@ -199,9 +199,10 @@ pub fn sweep(out: &mut String, s: &SweepReport) {
         };
         let _ = writeln!(
             out,
-            "| {size} | {:.1} | {} | {} | {} | {} | {acquire} | {} | {advice} |",
+            "| {size} | {:.1} | {} | {} | {} | {} | {} | {acquire} | {} | {advice} |",
             r.throughput,
             f(r.latency_ms.p50),
+            f(r.latency_ms.p90),
             f(r.latency_ms.p99),
             f(r.latency_ms.max),
             r.errors,
@@ -213,11 +214,11 @@ pub fn sweep(out: &mut String, s: &SweepReport) {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "throughput stops growing at max_size {}; p99 flattens at {}{}",
+        "throughput stops growing at max_size {}; p90 flattens at {}{}",
         show(k.throughput_stops_growing_at),
         show(k.latency_flattens_at),
         k.latency_rises_again_at
-            .map(|s| format!("; p99 rises again from {s}"))
+            .map(|s| format!("; p90 rises again from {s}"))
             .unwrap_or_default()
     );
     if let (Some(a), Some(from)) = (&k.advice, k.advice_from_size) {
@@ -233,4 +234,89 @@ pub fn sweep(out: &mut String, s: &SweepReport) {
         );
     }
     let _ = writeln!(out, "{}", k.summary);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::summary::{Percentiles, PoolCounters, PoolLatency};
+    use crate::load::sweep::{Step, analyse};
+
+    fn run(label: &str, pool: Option<PoolReport>) -> RunReport {
+        RunReport {
+            label: label.into(),
+            requests: 10,
+            ok: 10,
+            errors: 0,
+            errors_by_kind: Vec::new(),
+            elapsed_s: 1.0,
+            throughput: 10.0,
+            latency_ms: Percentiles {
+                count: 10,
+                mean: 1.0,
+                p50: 1.0,
+                p90: 2.0,
+                p99: 3.0,
+                p999: 4.0,
+                max: 5.0,
+            },
+            service_ms: None,
+            late_starts: Some(0),
+            interrupted: false,
+            pool,
+            timeline: Vec::new(),
+        }
+    }
+
+    /// Every row of a Markdown table has as many cells as its header.
+    fn same_width(text: &str) {
+        let widths: Vec<usize> = text
+            .lines()
+            .filter(|l| l.starts_with('|'))
+            .map(|l| l.matches('|').count())
+            .collect();
+        assert!(widths.len() > 2, "{text}");
+        assert!(
+            widths.windows(2).all(|w| w[0] == w[1]),
+            "{widths:?}\n{text}"
+        );
+    }
+
+    #[test]
+    fn tables_have_a_cell_for_every_column() {
+        let advice = serde_json::json!({"recommendations": [], "sizing": {
+            "connections_needed": 1.5, "headroom": 1.25, "peak_demand": 3,
+            "recommended_max_size": 3, "verdict": "right_sized"}});
+        let pool = PoolReport {
+            source: "test".into(),
+            max_size: 4,
+            min_idle: 0,
+            counters: PoolCounters::default(),
+            acquire_ms: PoolLatency::default(),
+            hold_ms: PoolLatency::default(),
+            create_ms: PoolLatency::default(),
+            advice: Some(advice),
+        };
+        let step = Step {
+            size: 4,
+            throughput: 10.0,
+            p90_ms: 2.0,
+        };
+        let sweep = SweepReport {
+            rate: 10.0,
+            steps: vec![run("max_size 4", Some(pool.clone())), run("x", None)],
+            findings: analyse(&[step], None),
+        };
+        let mut text = String::new();
+        super::sweep(&mut text, &sweep);
+        same_width(&text);
+        let mut text = String::new();
+        compare(
+            &mut text,
+            &run("pooled", Some(pool)),
+            &run("unpooled", None),
+        );
+        same_width(&text);
+        assert!(text.contains("| connections opened | 0 | 10 |"), "{text}");
+    }
 }
