@@ -65,10 +65,12 @@ pub fn section(
         "`{sql}` in a closed loop, measured by `tidepool load` (HDR histogram, latency in ms from \
          the start of a request to its end): through the gateway, each client with a session of \
          its own, `POST /api/v1/sessions/{{id}}/query` on a keep-alive connection, where each \
-         request is a read-only transaction of its own (`BEGIN READ ONLY`, the statement, \
-         `ROLLBACK`) on a pooled connection; and through the library, the same pool settings \
-         in the same process as the clients. The reports are `{GATEWAY_FILE}` and \
-         `{LIBRARY_FILE}` beside the charts.\n"
+         request is a unit on a pooled connection (`BEGIN READ ONLY` with a snapshot mark, the \
+         statement prepared and run, `ROLLBACK`, then a reset to a fresh session's state: \
+         several round trips to the database where the library makes one, plus HTTP, JSON and \
+         the tenant's checks); and through the library, the same pool settings in the same \
+         process as the clients, the statement prepared once per connection. The reports are \
+         `{GATEWAY_FILE}` and `{LIBRARY_FILE}` beside the charts.\n"
     );
     let _ = writeln!(
         w,

@@ -54,15 +54,13 @@ pub fn over_time(runs: &[&RunReport], path: &Path) -> Result<(), ChartError> {
     };
     let mut latency = Vec::new();
     let mut throughput = Vec::new();
+    type Pick = fn(&super::engine::Point) -> f64;
+    let mut figures: Vec<(&str, Pick)> = vec![("p50", |p| p.p50_ms), ("p99", |p| p.p99_ms)];
+    if runs.len() == 1 {
+        figures.push(("max", |p| p.max_ms));
+    }
     for r in runs {
-        for (what, pick) in [
-            (
-                "p50",
-                (|p: &super::engine::Point| p.p50_ms) as fn(&_) -> f64,
-            ),
-            ("p99", |p| p.p99_ms),
-            ("max", |p| p.max_ms),
-        ] {
+        for &(what, pick) in &figures {
             latency.push(Series {
                 name: name(r, what),
                 points: r.timeline.iter().map(|p| point(pick(p))).collect(),
@@ -81,7 +79,11 @@ pub fn over_time(runs: &[&RunReport], path: &Path) -> Result<(), ChartError> {
                 x_ticks: ticks.clone(),
                 y_desc: "ms (log)".into(),
                 series: latency,
-                legend: SeriesLabelPosition::UpperRight,
+                legend: if runs.len() == 1 {
+                    SeriesLabelPosition::UpperRight
+                } else {
+                    SeriesLabelPosition::MiddleRight
+                },
             },
             LineChart {
                 title: "throughput per second".into(),

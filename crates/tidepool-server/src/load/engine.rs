@@ -123,6 +123,7 @@ pub async fn run<T: Target>(
     let mut interval = Tally::default();
     let mut timeline = Vec::new();
     let mut last_tick = start;
+    let mut last_span = TICK;
     let mut stopped_at: Option<Instant> = None;
     let mut interrupted = false;
     let mut listening = true;
@@ -132,7 +133,8 @@ pub async fn run<T: Target>(
             _ = ticker.tick() => {
                 let now = Instant::now();
                 let gauges = target.gauges().await;
-                let point = collect(&shards, &mut interval, &mut total, now - start, now - last_tick, gauges);
+                last_span = now - last_tick;
+                let point = collect(&shards, &mut interval, &mut total, now - start, last_span, gauges);
                 last_tick = now;
                 progress.update(&Status {
                     elapsed: now - start,
@@ -180,16 +182,22 @@ pub async fn run<T: Target>(
     }
     let elapsed = start.elapsed();
     let gauges = target.gauges().await;
-    let last = collect(
-        &shards,
-        &mut interval,
-        &mut total,
-        elapsed,
-        Instant::now() - last_tick,
-        gauges,
-    );
-    if last.requests > 0 {
-        timeline.push(last);
+    let tail = Instant::now() - last_tick;
+    if tail < TICK / 2
+        && let Some(prev) = timeline.last_mut()
+    {
+        // The requests that ended after the last tick (the drain), too few
+        // for a point of their own: they join the last second's.
+        let mut rest = Tally::default();
+        shards.drain_into(&mut rest);
+        total.add(&rest);
+        interval.add(&rest);
+        *prev = point(&interval, elapsed, last_span + tail, gauges);
+    } else {
+        let last = collect(&shards, &mut interval, &mut total, elapsed, tail, gauges);
+        if last.requests > 0 {
+            timeline.push(last);
+        }
     }
     Outcome {
         total,
@@ -211,6 +219,11 @@ fn collect(
     interval.clear();
     shards.drain_into(interval);
     total.add(interval);
+    point(interval, at, span, pool)
+}
+
+/// The point of `interval`, which ended at `at` and lasted `span`.
+fn point(interval: &Tally, at: Duration, span: Duration, pool: Option<PoolGauges>) -> Point {
     let h = &interval.latency;
     Point {
         t_s: at.as_secs_f64(),

@@ -225,7 +225,7 @@ fn finish(args: &LoadArgs, out: &Output) -> Result<(), Fail> {
     match (&out.run, &out.unpooled, &out.sweep) {
         (_, _, Some(s)) => report::sweep(&mut text, s),
         (Some(pooled), Some(unpooled), None) => {
-            text.push_str("\n## pooled\n");
+            text.push_str("## pooled\n");
             report::run(&mut text, pooled);
             text.push_str("\n## a new connection per request\n");
             report::run(&mut text, unpooled);
