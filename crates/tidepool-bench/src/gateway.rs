@@ -43,9 +43,10 @@ fn row(name: &str, report: &Value) -> Option<String> {
     ))
 }
 
-/// Writes the section if the reports are there.
+/// Writes the section, numbered `number`, if the reports are there.
 pub fn section(
     w: &mut String,
+    number: usize,
     charts_dir: &Path,
     postgres: Option<&Stamped<Result<PgResults, String>>>,
 ) {
@@ -55,7 +56,7 @@ pub fn section(
     ) else {
         return;
     };
-    let _ = writeln!(w, "## 5. The HTTP query gateway end to end\n");
+    let _ = writeln!(w, "## {number}. The HTTP query gateway end to end\n");
     if let Ok(note) = std::fs::read_to_string(charts_dir.join(NOTE_FILE)) {
         let _ = writeln!(w, "{}\n", note.trim());
     }

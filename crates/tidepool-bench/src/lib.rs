@@ -7,6 +7,7 @@
 //!   BENCHMARKS.md, and what the numbers were taken on.
 //! - [`gateway`]: the HTTP gateway's end-to-end figure, from `tidepool load`.
 
+pub mod chart;
 pub mod fairness;
 pub mod gateway;
 pub mod machine;
@@ -17,5 +18,3 @@ pub mod report;
 pub mod stats;
 pub mod targets;
 pub mod uncontended;
-
-pub use tidepool_chart as chart;

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::chart::{BarChart, LineChart, Series, SeriesLabelPosition};
+use plotters::chart::SeriesLabelPosition;
+
+use crate::chart::{BarChart, LineChart, Series};
 use crate::fairness::{FairnessResults, WaitFigures};
 use crate::machine::Machine;
 use crate::matrix::MatrixResults;
@@ -208,7 +210,7 @@ pub fn render(
     if let Some(s) = &results.postgres {
         postgres_section(w, s, charts_dir, &link)?;
     }
-    crate::gateway::section(w, charts_dir, results.postgres.as_ref());
+    crate::gateway::section(w, 5, charts_dir, results.postgres.as_ref());
     Ok(md)
 }
 

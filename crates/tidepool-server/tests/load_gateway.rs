@@ -6,7 +6,7 @@ mod common;
 
 use common::{Server, count as u, load_gateway, load_json};
 
-const TOKEN: &str = "load-gateway-token-0123456789";
+const TOKEN: &str = "load-gateway-token-0123456789abcdef";
 
 /// The server with the demo database as pool `demo` (read-only), and a
 /// query tenant whose quotas leave room for a load test (the defaults, 2
