@@ -251,3 +251,47 @@ fn ctrl_c_stops_early_and_still_reports() {
     assert!(u(&run["requests"]) > 0);
     consistent(run);
 }
+
+#[test]
+fn progress_is_drawn_on_a_terminal_and_nowhere_else() {
+    let (dir, config) = demo();
+    let args = [
+        "load",
+        "--config",
+        config.to_str().unwrap(),
+        "--pool",
+        "demo",
+        "--duration",
+        "2s",
+        "--clients",
+        "2",
+    ];
+    // Piped: two ticks pass, and nothing but the report is written.
+    let piped = common::tidepool(dir.path(), &args);
+    assert!(piped.status.success(), "{}", piped.stderr);
+    assert!(!piped.stderr.contains("req/s"), "{}", piped.stderr);
+    assert!(!piped.stdout.contains("left]"), "{}", piped.stdout);
+    // On a terminal (util-linux `script` gives the command a pty).
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped the terminal half: `script` (util-linux) is not installed");
+        return;
+    }
+    let line = format!("{} {}", env!("CARGO_BIN_EXE_tidepool"), args.join(" "));
+    let out = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(
+        screen.contains("elapsed, ") && screen.contains("req/s  p50"),
+        "no progress line on a terminal:\n{screen}"
+    );
+    assert!(screen.contains("/4 in use"), "the pool's gauges:\n{screen}");
+    assert!(
+        screen.contains("throughput"),
+        "the report follows:\n{screen}"
+    );
+}
