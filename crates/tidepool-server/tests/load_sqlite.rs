@@ -31,10 +31,21 @@ fn demo() -> (tempfile::TempDir, PathBuf) {
     (dir, config)
 }
 
-fn load(dir: &Path, config: &Path, extra: &[&str]) -> (Ran, Value) {
-    let mut args = vec!["--config", config.to_str().unwrap(), "--pool", "demo"];
+/// `load --config CONFIG --pool demo EXTRA...`
+fn demo_args<'a>(config: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "load",
+        "--config",
+        config.to_str().unwrap(),
+        "--pool",
+        "demo",
+    ];
     args.extend_from_slice(extra);
-    load_json(dir, &args)
+    args
+}
+
+fn load(dir: &Path, config: &Path, extra: &[&str]) -> (Ran, Value) {
+    load_json(dir, &demo_args(config, extra)[1..])
 }
 
 const MIXED: &str = r#"
@@ -210,17 +221,10 @@ fn ctrl_c_stops_early_and_still_reports() {
     let (dir, config) = demo();
     let json = dir.path().join("out.json");
     let mut child = Command::new(env!("CARGO_BIN_EXE_tidepool"))
-        .args([
-            "load",
-            "--config",
-            config.to_str().unwrap(),
-            "--pool",
-            "demo",
-            "--duration",
-            "5m",
-            "--json",
-            json.to_str().unwrap(),
-        ])
+        .args(demo_args(
+            &config,
+            &["--duration", "5m", "--json", json.to_str().unwrap()],
+        ))
         .current_dir(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -255,17 +259,7 @@ fn ctrl_c_stops_early_and_still_reports() {
 #[test]
 fn progress_is_drawn_on_a_terminal_and_nowhere_else() {
     let (dir, config) = demo();
-    let args = [
-        "load",
-        "--config",
-        config.to_str().unwrap(),
-        "--pool",
-        "demo",
-        "--duration",
-        "2s",
-        "--clients",
-        "2",
-    ];
+    let args = demo_args(&config, &["--duration", "2s", "--clients", "2"]);
     // Piped: two ticks pass, and nothing but the report is written.
     let piped = common::tidepool(dir.path(), &args);
     assert!(piped.status.success(), "{}", piped.stderr);
