@@ -187,3 +187,35 @@ fn a_sweep_of_sizes_against_postgres() {
         "{stdout}"
     );
 }
+
+#[test]
+fn requests_still_running_at_the_drain_timeout_are_cancelled_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(config) = pg(dir.path(), "max_size = 2") else {
+        return;
+    };
+    // Two clients start a 30 s statement each; the run ends after 500 ms and
+    // waits 300 ms more for them, then abandons both.
+    let started = std::time::Instant::now();
+    let (stdout, out) = load(
+        dir.path(),
+        &config,
+        &[
+            "--sql",
+            "SELECT pg_sleep(30)",
+            "--clients",
+            "2",
+            "--duration",
+            "500ms",
+            "--drain-timeout",
+            "300ms",
+        ],
+    );
+    // Generous: far below the statement's 30 s.
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    let run = &out["run"];
+    assert_eq!(u(&run["requests"]), 2, "{run}");
+    assert_eq!(kind(run, "cancelled at stop"), 2, "{run}");
+    assert_eq!(u(&run["pool"]["counters"]["gets"]), 2);
+    assert!(stdout.contains("cancelled at stop"), "{stdout}");
+}

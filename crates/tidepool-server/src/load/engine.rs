@@ -82,7 +82,7 @@ pub async fn run<T: Target>(
     let (stop_tx, stop_rx) = watch::channel(false);
     let shards = Shards::new(plan.clients);
     let tickets = Arc::new(AtomicU64::new(0));
-    let in_flight = Arc::new(AtomicU64::new(0));
+    let busy: Vec<Arc<AtomicU64>> = (0..plan.clients).map(|_| Arc::default()).collect();
     let start = Instant::now();
     let max_tickets = match plan.limit {
         Limit::Requests(n) => n,
@@ -97,7 +97,7 @@ pub async fn run<T: Target>(
         },
     });
     let mut clients = JoinSet::new();
-    for i in 0..plan.clients {
+    for (i, slot) in busy.iter().enumerate() {
         let client = Client {
             index: i,
             target: Arc::clone(&target),
@@ -105,7 +105,8 @@ pub async fn run<T: Target>(
             shard: shards.get(i),
             tickets: Arc::clone(&tickets),
             max_tickets,
-            in_flight: Arc::clone(&in_flight),
+            busy: Arc::clone(slot),
+            start,
             stop: stop_rx.clone(),
             schedule,
             rng: fastrand::Rng::with_seed(fastrand::u64(..)),
@@ -161,15 +162,28 @@ pub async fn run<T: Target>(
             () = tokio::time::sleep_until(drain_end), if stopped_at.is_some() => {
                 clients.abort_all();
                 while clients.join_next().await.is_some() {}
-                let n = in_flight.load(Ordering::Relaxed);
-                if n > 0 {
-                    total.fail(
-                        Failure::new(
-                            "cancelled at stop",
-                            format!("still running {:?} after the run ended (--drain-timeout)", plan.drain_timeout),
+                // Each request abandoned mid-flight is recorded once, as
+                // cancelled, with the time it had run (from its intended
+                // start in an open loop).
+                let now = Instant::now();
+                for (i, slot) in busy.iter().enumerate() {
+                    let since = slot.load(Ordering::Relaxed);
+                    if since == 0 {
+                        continue;
+                    }
+                    let began = start + Duration::from_nanos(since - 1);
+                    let failure = Failure::new(
+                        "cancelled at stop",
+                        format!(
+                            "still running {:?} after the run ended (--drain-timeout)",
+                            plan.drain_timeout
                         ),
-                        n,
                     );
+                    shards
+                        .get(i)
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .record(now - began, None, Err(failure));
                 }
                 break;
             }
@@ -258,7 +272,10 @@ struct Client<T> {
     shard: Shard,
     tickets: Arc<AtomicU64>,
     max_tickets: u64,
-    in_flight: Arc<AtomicU64>,
+    /// Nanoseconds from `start` to the (intended) start of the request in
+    /// flight, plus one; zero when none is.
+    busy: Arc<AtomicU64>,
+    start: Instant,
     stop: watch::Receiver<bool>,
     schedule: Option<Schedule>,
     rng: fastrand::Rng,
@@ -289,8 +306,10 @@ impl<T: Target> Client<T> {
                 None => None,
             };
             let req = self.workload.draw(&mut self.rng);
-            self.in_flight.fetch_add(1, Ordering::Relaxed);
             let began = Instant::now();
+            let from = intended.unwrap_or(began) - self.start;
+            let from = u64::try_from(from.as_nanos()).unwrap_or(u64::MAX - 1);
+            self.busy.store(from + 1, Ordering::Relaxed);
             let result = self.target.call(self.index, req).await;
             let end = Instant::now();
             let (latency, service) = match intended {
@@ -303,8 +322,10 @@ impl<T: Target> Client<T> {
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 shard.record(latency, service, result);
+                // No await separates recording from clearing, so an abort
+                // cannot record the request twice or not at all.
+                self.busy.store(0, Ordering::Relaxed);
             }
-            self.in_flight.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
