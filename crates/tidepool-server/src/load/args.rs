@@ -50,7 +50,8 @@ pub struct LoadArgs {
     /// The statement every request runs. Default: SELECT 1.
     #[arg(long, conflicts_with = "workload")]
     pub sql: Option<String>,
-    /// A TOML file of weighted statements with parameters (see the README).
+    /// A TOML file of weighted statements with parameters (the format is in
+    /// crates/tidepool-server/README.md).
     #[arg(long, short)]
     pub workload: Option<PathBuf>,
     /// Open loop: start requests at this fixed rate per second, whatever
@@ -76,7 +77,7 @@ pub struct LoadArgs {
     pub svg: Option<PathBuf>,
     /// Once the run ends (or on Ctrl-C), how long requests still running
     /// may take to finish before they are abandoned and counted as
-    /// cancelled. Default: 10s.
+    /// cancelled.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
     pub drain_timeout: Duration,
 }
