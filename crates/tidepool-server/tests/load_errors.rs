@@ -85,6 +85,29 @@ fn bad_flags_are_named() {
         2,
         &["--token-file"],
     );
+    let gateway = [
+        "load",
+        "--url",
+        "http://127.0.0.1:1",
+        "--token-file",
+        "t",
+        "--pool",
+        "demo",
+    ];
+    for (flag, extra) in [
+        ("--compare-unpooled", &["--compare-unpooled"][..]),
+        (
+            "--sweep-sizes",
+            &["--sweep-sizes", "2,4", "--rate", "9"][..],
+        ),
+    ] {
+        let mut args = gateway.to_vec();
+        args.extend_from_slice(extra);
+        refused(&tidepool(dir.path(), &args), 2, &[flag, "--url"]);
+    }
+    let mut args = gateway.to_vec();
+    args[2] = "https://127.0.0.1:1";
+    refused(&tidepool(dir.path(), &args), 2, &["plain-HTTP"]);
 }
 
 #[test]
