@@ -90,6 +90,14 @@ fn a_closed_loop_reports_what_the_pool_counted() {
     assert_eq!(kinds.len(), 1, "{kinds:?}");
     assert_eq!(kinds[0]["kind"], "sql error");
     assert!(kinds[0]["example"].as_str().unwrap().contains("overflow"));
+    let by: Vec<(&str, u64)> = run["by_statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), u(&s["errors"])))
+        .collect();
+    assert_eq!(by, [("by_id", 0), ("overflow", errors)]);
+    assert!(ran.stdout.contains("by statement"), "{}", ran.stdout);
     let pool = &run["pool"];
     assert_eq!(pool["max_size"], 4);
     assert!(u(&pool["counters"]["created"]) <= 4);

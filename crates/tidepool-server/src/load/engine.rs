@@ -14,7 +14,7 @@
 //! exactly `K` requests in either loop.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -64,6 +64,8 @@ pub struct Outcome {
     pub elapsed: Duration,
     /// Whether Ctrl-C stopped it early.
     pub interrupted: bool,
+    /// The workload's statement names, by index.
+    pub statements: Vec<String>,
 }
 
 /// Milliseconds of a histogram value in nanoseconds.
@@ -82,7 +84,7 @@ pub async fn run<T: Target>(
     let (stop_tx, stop_rx) = watch::channel(false);
     let shards = Shards::new(plan.clients);
     let tickets = Arc::new(AtomicU64::new(0));
-    let busy: Vec<Arc<AtomicU64>> = (0..plan.clients).map(|_| Arc::default()).collect();
+    let busy: Vec<Arc<Busy>> = (0..plan.clients).map(|_| Arc::default()).collect();
     let start = Instant::now();
     let max_tickets = match plan.limit {
         Limit::Requests(n) => n,
@@ -167,7 +169,7 @@ pub async fn run<T: Target>(
                 // start in an open loop).
                 let now = Instant::now();
                 for (i, slot) in busy.iter().enumerate() {
-                    let since = slot.load(Ordering::Relaxed);
+                    let since = slot.since.load(Ordering::Relaxed);
                     if since == 0 {
                         continue;
                     }
@@ -183,7 +185,7 @@ pub async fn run<T: Target>(
                         .get(i)
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .record(now - began, None, Err(failure));
+                        .record(slot.statement.load(Ordering::Relaxed), now - began, None, Err(failure));
                 }
                 break;
             }
@@ -218,6 +220,7 @@ pub async fn run<T: Target>(
         timeline,
         elapsed,
         interrupted,
+        statements: workload.statements.iter().map(|s| s.name.clone()).collect(),
     }
 }
 
@@ -251,6 +254,16 @@ fn point(interval: &Tally, at: Duration, span: Duration, pool: Option<PoolGauges
     }
 }
 
+/// What a client has in flight, for the drain to record if it abandons it.
+#[derive(Debug, Default)]
+struct Busy {
+    /// Nanoseconds from the run's start to the (intended) start of the
+    /// request in flight, plus one; zero when none is.
+    since: AtomicU64,
+    /// Its statement.
+    statement: AtomicUsize,
+}
+
 /// The open loop's timetable.
 #[derive(Debug, Clone, Copy)]
 struct Schedule {
@@ -272,9 +285,7 @@ struct Client<T> {
     shard: Shard,
     tickets: Arc<AtomicU64>,
     max_tickets: u64,
-    /// Nanoseconds from `start` to the (intended) start of the request in
-    /// flight, plus one; zero when none is.
-    busy: Arc<AtomicU64>,
+    busy: Arc<Busy>,
     start: Instant,
     stop: watch::Receiver<bool>,
     schedule: Option<Schedule>,
@@ -309,7 +320,9 @@ impl<T: Target> Client<T> {
             let began = Instant::now();
             let from = intended.unwrap_or(began) - self.start;
             let from = u64::try_from(from.as_nanos()).unwrap_or(u64::MAX - 1);
-            self.busy.store(from + 1, Ordering::Relaxed);
+            self.busy.statement.store(req.statement, Ordering::Relaxed);
+            self.busy.since.store(from + 1, Ordering::Relaxed);
+            let statement = req.statement;
             let result = self.target.call(self.index, req).await;
             let end = Instant::now();
             let (latency, service) = match intended {
@@ -321,10 +334,10 @@ impl<T: Target> Client<T> {
                     .shard
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                shard.record(latency, service, result);
+                shard.record(statement, latency, service, result);
                 // No await separates recording from clearing, so an abort
                 // cannot record the request twice or not at all.
-                self.busy.store(0, Ordering::Relaxed);
+                self.busy.since.store(0, Ordering::Relaxed);
             }
         }
     }

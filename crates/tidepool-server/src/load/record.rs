@@ -48,6 +48,27 @@ pub struct ErrorCount {
     pub example: String,
 }
 
+/// What one statement of the workload did over some span.
+#[derive(Debug, Clone)]
+pub struct StatementTally {
+    /// Requests that succeeded.
+    pub ok: u64,
+    /// Requests that failed.
+    pub failed: u64,
+    /// Latency of each, as in [`Tally::latency`].
+    pub latency: Histogram<u64>,
+}
+
+impl Default for StatementTally {
+    fn default() -> Self {
+        Self {
+            ok: 0,
+            failed: 0,
+            latency: histogram(),
+        }
+    }
+}
+
 /// What was recorded over some span.
 #[derive(Debug, Clone)]
 pub struct Tally {
@@ -64,6 +85,8 @@ pub struct Tally {
     /// intended start (every client was busy, or the machine was slow to
     /// wake one).
     pub late: u64,
+    /// The same per statement of the workload, by index.
+    pub statements: Vec<StatementTally>,
 }
 
 impl Default for Tally {
@@ -74,6 +97,7 @@ impl Default for Tally {
             ok: 0,
             errors: BTreeMap::new(),
             late: 0,
+            statements: Vec::new(),
         }
     }
 }
@@ -89,13 +113,29 @@ impl Tally {
         self.errors.values().map(|e| e.count).sum()
     }
 
-    /// Records one request; `service` is given in an open loop only.
+    fn statement(&mut self, index: usize) -> &mut StatementTally {
+        if self.statements.len() <= index {
+            self.statements
+                .resize_with(index + 1, StatementTally::default);
+        }
+        &mut self.statements[index]
+    }
+
+    /// Records one request of statement `statement`; `service` is given in
+    /// an open loop only.
     pub fn record(
         &mut self,
+        statement: usize,
         latency: Duration,
         service: Option<Duration>,
         result: Result<(), Failure>,
     ) {
+        let s = self.statement(statement);
+        record(&mut s.latency, latency);
+        match result {
+            Ok(()) => s.ok += 1,
+            Err(_) => s.failed += 1,
+        }
         record(&mut self.latency, latency);
         if let Some(service) = service {
             record(&mut self.service, service);
@@ -125,6 +165,12 @@ impl Tally {
         let _ = self.service.add(&other.service);
         self.ok += other.ok;
         self.late += other.late;
+        for (i, o) in other.statements.iter().enumerate() {
+            let s = self.statement(i);
+            let _ = s.latency.add(&o.latency);
+            s.ok += o.ok;
+            s.failed += o.failed;
+        }
         for (kind, e) in &other.errors {
             let entry = self
                 .errors
@@ -144,6 +190,11 @@ impl Tally {
         self.ok = 0;
         self.late = 0;
         self.errors.clear();
+        for s in &mut self.statements {
+            s.latency.reset();
+            s.ok = 0;
+            s.failed = 0;
+        }
     }
 }
 
@@ -183,13 +234,15 @@ mod tests {
     fn each_request_is_counted_once_with_its_kind() {
         let shards = Shards::new(2);
         let ms = Duration::from_millis;
-        shards.get(0).lock().unwrap().record(ms(2), None, Ok(()));
+        shards.get(0).lock().unwrap().record(0, ms(2), None, Ok(()));
         shards.get(1).lock().unwrap().record(
+            1,
             ms(5),
             Some(ms(1)),
             Err(Failure::new("acquire timeout", "first")),
         );
         shards.get(1).lock().unwrap().record(
+            1,
             ms(3),
             None,
             Err(Failure::new("acquire timeout", "second")),
@@ -198,11 +251,17 @@ mod tests {
         shards.drain_into(&mut t);
         assert_eq!((t.requests(), t.ok, t.failed(), t.late), (3, 1, 2, 1));
         let mut on_time = Tally::default();
-        on_time.record(ms(3), Some(ms(2)), Ok(()));
+        on_time.record(0, ms(3), Some(ms(2)), Ok(()));
         assert_eq!(on_time.late, 0, "1 ms behind is the timer, not the load");
         assert_eq!(t.latency.len(), 3);
         assert_eq!(t.service.len(), 1);
         assert_eq!(t.errors["acquire timeout"].example, "first");
+        let per: Vec<(u64, u64, u64)> = t
+            .statements
+            .iter()
+            .map(|s| (s.ok, s.failed, s.latency.len()))
+            .collect();
+        assert_eq!(per, [(1, 0, 1), (0, 2, 2)]);
         let mut again = Tally::default();
         shards.drain_into(&mut again);
         assert_eq!(again.requests(), 0, "a drained shard starts empty");

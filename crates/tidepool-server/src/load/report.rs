@@ -59,6 +59,21 @@ pub fn run(out: &mut String, r: &RunReport) {
             "late starts  {late} request(s) started over 2 ms behind schedule (every client busy, or the machine slow to wake one)"
         );
     }
+    if r.by_statement.len() > 1 {
+        let _ = writeln!(out, "by statement");
+        for s in &r.by_statement {
+            let _ = writeln!(
+                out,
+                "  {:<20} {:>8} requests  {:>6} failed  p50 {}  p99 {}  max {}",
+                s.name,
+                s.requests,
+                s.errors,
+                f(s.latency_ms.p50),
+                f(s.latency_ms.p99),
+                f(s.latency_ms.max)
+            );
+        }
+    }
     if r.errors_by_kind.is_empty() {
         let _ = writeln!(out, "errors       none");
     } else {
@@ -249,6 +264,7 @@ mod tests {
             ok: 10,
             errors: 0,
             errors_by_kind: Vec::new(),
+            by_statement: Vec::new(),
             elapsed_s: 1.0,
             throughput: 10.0,
             latency_ms: Percentiles {

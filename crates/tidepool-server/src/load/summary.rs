@@ -224,6 +224,19 @@ impl Sizing {
     }
 }
 
+/// One statement of the workload over the run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatementRow {
+    /// Its name in the workload.
+    pub name: String,
+    /// Requests that ran it, failed or not.
+    pub requests: u64,
+    /// Of which failed.
+    pub errors: u64,
+    /// Their latency.
+    pub latency_ms: Percentiles,
+}
+
 /// Every figure of one run.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
@@ -237,6 +250,8 @@ pub struct RunReport {
     pub errors: u64,
     /// Failures by kind, most first.
     pub errors_by_kind: Vec<ErrorRow>,
+    /// Per statement of the workload, in its order.
+    pub by_statement: Vec<StatementRow>,
     /// From the first request's start to the last one's end.
     pub elapsed_s: f64,
     /// Requests per second over `elapsed_s`.
@@ -272,12 +287,27 @@ impl RunReport {
             .collect();
         errors_by_kind.sort_by(|a, b| b.count.cmp(&a.count).then(a.kind.cmp(&b.kind)));
         let elapsed = outcome.elapsed.as_secs_f64();
+        let by_statement = outcome
+            .statements
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let s = t.statements.get(i).cloned().unwrap_or_default();
+                StatementRow {
+                    name: name.clone(),
+                    requests: s.ok + s.failed,
+                    errors: s.failed,
+                    latency_ms: Percentiles::of(&s.latency),
+                }
+            })
+            .collect();
         Self {
             label: label.to_owned(),
             requests: t.requests(),
             ok: t.ok,
             errors: t.failed(),
             errors_by_kind,
+            by_statement,
             elapsed_s: elapsed,
             throughput: t.requests() as f64 / elapsed.max(1e-9),
             latency_ms: Percentiles::of(&t.latency),

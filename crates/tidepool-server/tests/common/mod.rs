@@ -416,6 +416,14 @@ pub fn consistent(run: &Value) {
         count(&run["errors"]),
         "errors counted once, by kind"
     );
+    let statements = run["by_statement"].as_array().unwrap();
+    let sum = |key: &str| statements.iter().map(|s| count(&s[key])).sum::<u64>();
+    assert_eq!(
+        sum("requests"),
+        requests,
+        "each request under its statement"
+    );
+    assert_eq!(sum("errors"), count(&run["errors"]), "{statements:?}");
     let per_second: u64 = run["timeline"]
         .as_array()
         .unwrap()
