@@ -5,9 +5,11 @@
 //! - [`matrix`], [`uncontended`], [`fairness`], [`postgres`]: the four suites.
 //! - [`stats`], [`chart`], [`report`], [`machine`]: figures, SVG charts,
 //!   BENCHMARKS.md, and what the numbers were taken on.
+//! - [`gateway`]: the HTTP gateway's end-to-end figure, from `tidepool load`.
 
 pub mod chart;
 pub mod fairness;
+pub mod gateway;
 pub mod machine;
 pub mod matrix;
 pub mod pools;

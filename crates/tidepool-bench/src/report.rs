@@ -210,6 +210,7 @@ pub fn render(
     if let Some(s) = &results.postgres {
         postgres_section(w, s, charts_dir, &link)?;
     }
+    crate::gateway::section(w, 5, charts_dir, results.postgres.as_ref());
     Ok(md)
 }
 

@@ -1,53 +1,7 @@
-//! Small statistics: percentiles of samples and the spread of repetitions.
+//! Small statistics: percentiles of samples, and the spread of repetitions
+//! (defined with the charts that draw it).
 
-use serde::{Deserialize, Serialize};
-
-/// The minimum, median and maximum of a figure over repetitions, so noise is
-/// visible next to the figure itself.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Spread {
-    /// Smallest value.
-    pub min: f64,
-    /// Median (the mean of the two middle values for an even count).
-    pub median: f64,
-    /// Largest value.
-    pub max: f64,
-}
-
-impl Spread {
-    /// The spread of `values`; all zero when there are none.
-    pub fn of(values: &[f64]) -> Self {
-        if values.is_empty() {
-            return Self {
-                min: 0.0,
-                median: 0.0,
-                max: 0.0,
-            };
-        }
-        let mut v = values.to_vec();
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        let median = if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        };
-        Self {
-            min: v[0],
-            median,
-            max: v[n - 1],
-        }
-    }
-
-    /// `(max - min) / median`: how noisy the repetitions were.
-    pub fn relative_range(&self) -> f64 {
-        if self.median == 0.0 {
-            0.0
-        } else {
-            (self.max - self.min) / self.median
-        }
-    }
-}
+pub use tidepool_chart::Spread;
 
 /// The value at quantile `q` (0.0–1.0) of `sorted` (ascending), by the
 /// nearest-rank method: the smallest value with at least `q` of the samples
@@ -63,16 +17,6 @@ pub fn quantile(sorted: &[u64], q: f64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn spread_of_odd_and_even_counts() {
-        let s = Spread::of(&[3.0, 1.0, 2.0]);
-        assert_eq!((s.min, s.median, s.max), (1.0, 2.0, 3.0));
-        let s = Spread::of(&[4.0, 1.0, 2.0, 3.0]);
-        assert_eq!((s.min, s.median, s.max), (1.0, 2.5, 4.0));
-        assert!((s.relative_range() - 3.0 / 2.5).abs() < 1e-12);
-        assert_eq!(Spread::of(&[]).median, 0.0);
-    }
 
     #[test]
     fn quantiles_use_nearest_rank() {

@@ -1,4 +1,5 @@
-//! The command line: `tidepool serve`, `tidepool check-config`.
+//! The command line: `tidepool serve`, `tidepool check-config`,
+//! `tidepool load`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,16 +37,24 @@ pub enum Command {
         /// The TOML configuration file.
         file: PathBuf,
     },
+    /// Load a configured pool (or the HTTP query gateway) with concurrent
+    /// clients and report throughput, latency percentiles, errors and the
+    /// pool's own statistics.
+    Load(Box<crate::load::LoadArgs>),
 }
 
 /// Runs the command line; the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // The load generator's report is the output; the pool's routine logs
+    // would only interleave with it.
+    let quiet = matches!(cli.command, Some(Command::Load(_)));
+    init_logging(if quiet { "warn" } else { "info" });
     match cli.command.unwrap_or(Command::Serve {
         config: None,
         listen: None,
     }) {
+        Command::Load(args) => crate::load::main(*args),
         Command::CheckConfig { file } => match Config::load(&file) {
             Ok(cfg) => {
                 report_ok(&cfg);
@@ -108,9 +117,9 @@ fn report_ok(cfg: &Config) {
     );
 }
 
-fn init_logging() {
+fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TIDEPOOL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -91,10 +91,13 @@ pub async fn run(
     for t in &tokens {
         redactor.add(t.clone());
     }
-    if let Some(dir) = data_dir
-        && tokens.is_empty()
-    {
-        tokens.push(sample::admin_token(dir)?);
+    if let Some(dir) = data_dir {
+        // The demo database lives there, whether or not the token does.
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        if tokens.is_empty() {
+            tokens.push(sample::admin_token(dir)?);
+        }
     }
     if !tokens.is_empty() && cfg.tenants.iter().any(|t| t.name == LEGACY_ADMIN) {
         return Err(format!(

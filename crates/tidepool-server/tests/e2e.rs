@@ -168,3 +168,24 @@ async fn version_and_help() {
         "{help}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_starts_with_its_token_from_the_environment() {
+    // With TIDEPOOL_TOKENS set no token file is written, and the demo
+    // database's directory must still be made.
+    let dir = tempfile::tempdir().unwrap();
+    let token = "env-token-for-the-demo-0123456789";
+    let server = Server::start(dir.path(), &[], &[("TIDEPOOL_TOKENS", token)]).await;
+    assert!(dir.path().join("data/demo.db").exists());
+    assert!(!dir.path().join("data/admin-token").exists());
+    let id = server.open_session(token, "demo").await;
+    let r = server
+        .call(
+            "POST",
+            &format!("/api/v1/sessions/{id}/query"),
+            Some(token),
+            Some(r#"{"sql":"SELECT count(*) FROM employees"}"#),
+        )
+        .await;
+    assert_eq!(r.json["rows"], serde_json::json!([[6]]), "{}", r.body);
+}

@@ -335,3 +335,134 @@ pub async fn pg_plain_role(
         .await
         .unwrap();
 }
+
+/// What a finished `tidepool` command printed.
+pub struct Ran {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `tidepool args...` in `dir` to its end (at most two minutes).
+pub fn tidepool(dir: &Path, args: &[&str]) -> Ran {
+    let child = Command::new(env!("CARGO_BIN_EXE_tidepool"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("TIDEPOOL_TOKENS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let Ok(out) = rx.recv_timeout(Duration::from_secs(120)) else {
+        let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        panic!("tidepool {args:?} did not finish within two minutes");
+    };
+    let out = out.unwrap();
+    Ran {
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Runs `tidepool load ARGS --json FILE` in `dir`, which must succeed; what
+/// it printed and the JSON it wrote.
+pub fn load_json(dir: &Path, args: &[&str]) -> (Ran, Value) {
+    let json = dir.join("out.json");
+    let mut all = vec!["load", "--json", json.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let ran = tidepool(dir, &all);
+    assert!(
+        ran.status.success(),
+        "{:?}\n{}\n{}",
+        ran.status,
+        ran.stdout,
+        ran.stderr
+    );
+    let text = std::fs::read_to_string(&json).unwrap();
+    (ran, serde_json::from_str(&text).unwrap())
+}
+
+/// A count in a JSON report.
+pub fn count(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
+}
+
+/// Failures of `kind` in a run's report.
+pub fn errors_of(run: &Value, kind: &str) -> u64 {
+    run["errors_by_kind"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == kind)
+        .map(|e| count(&e["count"]))
+        .sum()
+}
+
+/// The checks every run's report must pass: each request counted once
+/// (and, with a pool, once as a `get` of the pool), percentiles in order,
+/// the timeline adding up to the total.
+pub fn consistent(run: &Value) {
+    let requests = count(&run["requests"]);
+    assert_eq!(count(&run["ok"]) + count(&run["errors"]), requests, "{run}");
+    let by_kind: u64 = run["errors_by_kind"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| count(&e["count"]))
+        .sum();
+    assert_eq!(
+        by_kind,
+        count(&run["errors"]),
+        "errors counted once, by kind"
+    );
+    let statements = run["by_statement"].as_array().unwrap();
+    let sum = |key: &str| statements.iter().map(|s| count(&s[key])).sum::<u64>();
+    assert_eq!(
+        sum("requests"),
+        requests,
+        "each request under its statement"
+    );
+    assert_eq!(sum("errors"), count(&run["errors"]), "{statements:?}");
+    let per_second: u64 = run["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| count(&p["requests"]))
+        .sum();
+    assert_eq!(per_second, requests, "the timeline adds up");
+    let l = &run["latency_ms"];
+    assert_eq!(count(&l["count"]), requests);
+    let q: Vec<f64> = ["p50", "p90", "p99", "p999", "max"]
+        .iter()
+        .map(|k| l[k].as_f64().unwrap())
+        .collect();
+    assert!(q.windows(2).all(|w| w[0] <= w[1]) && q[0] > 0.0, "{l}");
+    if let Some(pool) = run["pool"].as_object() {
+        let c = &pool["counters"];
+        assert_eq!(count(&c["gets"]), requests, "requests = the pool's gets");
+        let served = count(&c["checkouts"]) - count(&c["checkout_rejections"]);
+        let not_served = errors_of(run, "acquire timeout") + errors_of(run, "connect failed");
+        assert_eq!(served + not_served, requests, "{c}");
+        assert_eq!(
+            count(&pool["hold_ms"]["count"]),
+            served,
+            "one hold per served get"
+        );
+    }
+}
+
+/// Runs `tidepool load --url URL --token-file TOKEN --pool POOL` in `dir`.
+pub fn load_gateway(dir: &Path, url: &str, token: &Path, pool: &str) -> Ran {
+    let token = token.to_str().unwrap();
+    tidepool(
+        dir,
+        &["load", "--url", url, "--token-file", token, "--pool", pool],
+    )
+}
