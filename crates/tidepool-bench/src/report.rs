@@ -18,6 +18,7 @@ use crate::fairness::{FairnessResults, WaitFigures};
 use crate::machine::Machine;
 use crate::matrix::MatrixResults;
 use crate::postgres::{PgFigures, PgResults};
+use crate::scale::ScaleResults;
 use crate::stats::Spread;
 use crate::uncontended::UncontendedResults;
 
@@ -73,6 +74,8 @@ pub struct Results {
     pub fairness: Option<Stamped<FairnessResults>>,
     /// Suite 4; an `Err` holds why it could not run.
     pub postgres: Option<Stamped<Result<PgResults, String>>>,
+    /// Suite 5.
+    pub scale: Option<Stamped<ScaleResults>>,
 }
 
 impl Results {
@@ -132,7 +135,7 @@ fn relative(from: &Path, to: &Path) -> String {
     }
 }
 
-fn ratio(value: f64, reference: Option<f64>) -> String {
+pub(crate) fn ratio(value: f64, reference: Option<f64>) -> String {
     match reference {
         Some(r) if r > 0.0 => format!("×{:.2}", value / r),
         _ => "–".to_owned(),
@@ -145,14 +148,14 @@ fn opt_cell(s: Option<&Spread>) -> String {
 }
 
 /// `median (min–max)` with `digits` decimals.
-fn spread_cell(s: &Spread, digits: usize) -> String {
+pub(crate) fn spread_cell(s: &Spread, digits: usize) -> String {
     format!(
         "**{:.digits$}** ({:.digits$}–{:.digits$})",
         s.median, s.min, s.max
     )
 }
 
-fn stamp_line<T>(s: &Stamped<T>) -> String {
+pub(crate) fn stamp_line<T>(s: &Stamped<T>) -> String {
     format!(
         "_Taken {} ({} run; load average {} at start)._",
         s.taken, s.mode, s.load_average
@@ -210,6 +213,9 @@ pub fn render(
     if let Some(s) = &results.postgres {
         postgres_section(w, s, charts_dir, &link)?;
     }
+    if let Some(s) = &results.scale {
+        crate::scale::report::section(w, s, charts_dir, &link)?;
+    }
     Ok(md)
 }
 
@@ -233,7 +239,7 @@ fn machine_section(w: &mut String, m: &Machine) {
     let _ = writeln!(w);
 }
 
-type Link<'a> = dyn Fn(&str) -> String + 'a;
+pub(crate) type Link<'a> = dyn Fn(&str) -> String + 'a;
 
 fn matrix_section(
     w: &mut String,

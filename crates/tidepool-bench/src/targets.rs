@@ -8,6 +8,12 @@
 //! - fairness: tidepool's p99.9 wait ≤ the fairest peer's;
 //! - PostgreSQL at 8 clients: ≥ 0.9 × pgbench, ≥ every Rust peer in the same
 //!   run, ≥ 100 × the connect-per-query loop.
+//!
+//! And from the scale issue and the observability issue:
+//! - 100 000 waiters with mixed deadlines time out within 5 % of their
+//!   deadlines (every one of them, in the median repetition);
+//! - a scrape every 100 ms does not measurably move get + return (the
+//!   medians differ by no more than the quiet repetitions' own range).
 
 use std::fmt::Write as _;
 
@@ -15,6 +21,7 @@ use crate::matrix::MatrixResults;
 use crate::pools::Contender;
 use crate::postgres::{PgResults, names};
 use crate::report::Results;
+use crate::scale::ScaleResults;
 
 /// The uncontended target, in nanoseconds per get + return.
 pub const UNCONTENDED_NS: f64 = 100.0;
@@ -54,6 +61,10 @@ pub fn section(w: &mut String, r: &Results) {
     }
     if let Some(Ok(p)) = r.postgres.as_ref().map(|s| &s.data) {
         lines.extend(postgres_lines(p));
+    }
+    if let Some(s) = &r.scale {
+        lines.extend(waiters_line(&s.data));
+        lines.extend(scrape_line(&s.data));
     }
     if lines.is_empty() {
         return;
@@ -158,6 +169,65 @@ fn fairness_line(r: &crate::fairness::FairnessResults) -> Option<String> {
         verdict(tidepool <= fairest.1),
         fairest.0,
         fairest.1
+    ))
+}
+
+/// The waiter count the lateness target is judged at.
+pub const WAITERS: usize = 100_000;
+
+/// The most a timeout may be late, as a share of its deadline.
+pub const WAITER_LATE_SHARE: f64 = 0.05;
+
+fn waiters_line(r: &ScaleResults) -> Option<String> {
+    let figures = |name: &str| {
+        r.waiters
+            .iter()
+            .find(|p| p.contender == name && p.n == WAITERS && !p.reps.is_empty())
+            .map(|p| {
+                (
+                    p.spread(|f| f.late_max_share).median,
+                    p.spread(|f| f.late_max_ms).median,
+                    p.spread(|f| f.late_p99_ms).median,
+                )
+            })
+    };
+    let (share, max_ms, p99_ms) = figures(Contender::Tidepool.name())?;
+    let peers: Vec<String> = [Contender::Deadpool, Contender::Bb8]
+        .iter()
+        .filter_map(|c| {
+            let (s, m, _) = figures(c.name())?;
+            Some(format!("{} {m:.1} ms ({:.1} %)", c.name(), s * 100.0))
+        })
+        .collect();
+    let peers = if peers.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", peers.join(", "))
+    };
+    Some(format!(
+        "{WAITERS} waiters with deadlines of {}–{} ms time out within {:.0} % of their          deadlines: {} — the latest {max_ms:.1} ms late, {:.1} % of its deadline (p99          {p99_ms:.1} ms){peers}.",
+        r.config.deadline_ms.0,
+        r.config.deadline_ms.1,
+        WAITER_LATE_SHARE * 100.0,
+        verdict(share <= WAITER_LATE_SHARE),
+        share * 100.0
+    ))
+}
+
+fn scrape_line(r: &ScaleResults) -> Option<String> {
+    let s = r
+        .scrape
+        .as_ref()
+        .filter(|s| !s.quiet_ns.is_empty() && !s.scraped_ns.is_empty())?;
+    let (change, noise, within) = s.verdict();
+    Some(format!(
+        "A scrape every {} ms does not measurably move get + return: {} — {:.1} ns scraped          against {:.1} ns quiet ({:+.1} %; the quiet repetitions' own range {:.1} %).",
+        s.every_ms,
+        verdict(within),
+        s.scraped().median,
+        s.quiet().median,
+        change * 100.0,
+        noise * 100.0
     ))
 }
 
