@@ -205,7 +205,9 @@ fn waiters_line(r: &ScaleResults) -> Option<String> {
         format!("; {}", peers.join(", "))
     };
     Some(format!(
-        "{WAITERS} waiters with deadlines of {}–{} ms time out within {:.0} % of their          deadlines: {} — the latest {max_ms:.1} ms late, {:.1} % of its deadline (p99          {p99_ms:.1} ms){peers}.",
+        "{WAITERS} waiters with deadlines of {}–{} ms time out within {:.0} % of their \
+         deadlines: {} — the latest {max_ms:.1} ms late, {:.1} % of its deadline (p99 \
+         {p99_ms:.1} ms){peers}.",
         r.config.deadline_ms.0,
         r.config.deadline_ms.1,
         WAITER_LATE_SHARE * 100.0,
@@ -221,7 +223,8 @@ fn scrape_line(r: &ScaleResults) -> Option<String> {
         .filter(|s| !s.quiet_ns.is_empty() && !s.scraped_ns.is_empty())?;
     let (change, noise, within) = s.verdict();
     Some(format!(
-        "A scrape every {} ms does not measurably move get + return: {} — {:.1} ns scraped          against {:.1} ns quiet ({:+.1} %; the quiet repetitions' own range {:.1} %).",
+        "A scrape every {} ms does not measurably move get + return: {} — {:.1} ns scraped \
+         against {:.1} ns quiet ({:+.1} %; the quiet repetitions' own range {:.1} %).",
         s.every_ms,
         verdict(within),
         s.scraped().median,

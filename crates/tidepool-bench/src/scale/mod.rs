@@ -184,11 +184,11 @@ pub fn growth_words(k: f64) -> String {
     let name = if k.abs() < 0.15 {
         "flat"
     } else if (k - 1.0).abs() < 0.15 {
-        "linear"
+        "linearly"
     } else if (k - 2.0).abs() < 0.15 {
-        "quadratic"
+        "quadratically"
     } else {
-        "between"
+        "as a power of N"
     };
     format!("{name} (k = {k:.2})")
 }
@@ -240,8 +240,8 @@ mod tests {
         assert_eq!(exponent(&[(10.0, 1.0)]), None);
         assert_eq!(exponent(&[(10.0, 1.0), (10.0, 2.0)]), None);
         assert!(growth_words(0.03).starts_with("flat"));
-        assert!(growth_words(1.08).starts_with("linear"));
-        assert!(growth_words(1.95).starts_with("quadratic"));
+        assert!(growth_words(1.08).starts_with("linearly"));
+        assert!(growth_words(1.95).starts_with("quadratically"));
         assert!(growth_words(1.5).contains("1.50"));
     }
 
