@@ -15,7 +15,7 @@ use tidepool_bench::report::{self, Results, Stamped};
 use tidepool_bench::scale::{self, ScaleConfig};
 use tidepool_bench::uncontended::{self, UncontendedConfig};
 
-/// Counts heap bytes for the scale suite while a `memory::Meter` is on;
+/// Counts heap bytes for the scale suite inside `memory::counting`;
 /// otherwise only checks a flag before and after the system allocator.
 #[global_allocator]
 static ALLOCATOR: tracking_allocator::Allocator<std::alloc::System> =

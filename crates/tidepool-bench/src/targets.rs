@@ -402,4 +402,70 @@ mod tests {
         assert!(lines[1].contains("**not met**") && lines[1].contains("bb8-postgres (no test)"));
         assert!(lines[2].contains("**met** — × 164"), "{}", lines[2]);
     }
+
+    fn waiter_point(name: &str, n: usize, late_max_ms: f64) -> crate::scale::waiters::WaiterPoint {
+        crate::scale::waiters::WaiterPoint {
+            contender: name.to_owned(),
+            n,
+            reps: vec![crate::scale::waiters::WaiterFigures {
+                formed_ms: 200.0,
+                drain_ms: 600.0,
+                ideal_ms: 599.0,
+                late_p50_ms: 1.0,
+                late_p99_ms: late_max_ms / 2.0,
+                late_max_ms,
+                late_max_share: late_max_ms / 300.0,
+                within_5pct: 1.0,
+                cpu_us_per_waiter: Some(4.0),
+                not_timed_out: 0,
+            }],
+            failure: None,
+        }
+    }
+
+    fn scale(waiters: Vec<crate::scale::waiters::WaiterPoint>) -> ScaleResults {
+        ScaleResults {
+            config: crate::scale::ScaleConfig::quick(),
+            memory_counted: false,
+            waiters,
+            registry: Vec::new(),
+            conns: Vec::new(),
+            scrape: Some(crate::scale::scrape::ScrapeResults {
+                quiet_ns: vec![60.0, 62.0, 64.0],
+                scraped_ns: vec![70.0, 71.0, 72.0],
+                scrapes: vec![10; 3],
+                scrape_us: vec![100.0; 3],
+                every_ms: 100,
+            }),
+        }
+    }
+
+    #[test]
+    fn the_waiters_are_judged_at_100k_on_the_latest_timeout() {
+        let r = scale(vec![
+            waiter_point("tidepool", WAITERS, 12.0),
+            waiter_point("deadpool", WAITERS, 18.0),
+            // Other counts do not count.
+            waiter_point("tidepool", 10 * WAITERS, 3000.0),
+        ]);
+        let line = waiters_line(&r).unwrap();
+        assert!(
+            line.contains("**met** — the latest 12.0 ms late, 4.0 % of its deadline (p99 6.0 ms)"),
+            "{line}"
+        );
+        assert!(line.contains("deadpool 18.0 ms (6.0 %)"), "{line}");
+        let r = scale(vec![waiter_point("tidepool", WAITERS, 16.0)]);
+        assert!(waiters_line(&r).unwrap().contains("**not met**"));
+        assert!(waiters_line(&scale(Vec::new())).is_none());
+    }
+
+    #[test]
+    fn a_scrape_is_judged_against_the_quiet_runs_own_spread() {
+        let line = scrape_line(&scale(Vec::new())).unwrap();
+        // +14.5 % against a 6.5 % spread.
+        assert!(
+            line.contains("**not met** — 71.0 ns scraped against 62.0 ns quiet (+14.5 %"),
+            "{line}"
+        );
+    }
 }

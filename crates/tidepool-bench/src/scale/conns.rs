@@ -2,10 +2,12 @@
 //!
 //! # Method
 //! A pool of `max_size` N is built and warmed (every connection opened, by
-//! holding N guards at once, then all returned); the heap bytes allocated
-//! from before the build until 50 ms after the warm-up are the pool's
-//! bytes at N, and that divided by N its bytes per connection (at small N
-//! the pool's own fixed size dominates). Then, on a runtime worker, the
+//! holding N guards at once, then all returned) on a runtime of its own
+//! (see [`on_own_runtime`]); the heap bytes it allocated from before the
+//! build until 50 ms after the warm-up are the pool's bytes at N, and that
+//! divided by N its bytes per connection (at small N the pool's own fixed
+//! size dominates). Then another such pool is built on the suite's runtime
+//! and, on one of its workers, the
 //! uncontended loop of suite 2 (get, increment, drop) runs for the loop
 //! budget after a tenth of it as warm-up: ns per get + return with N idle.
 //! Last, the pool's statistics snapshot (tidepool `stats()`, deadpool
@@ -19,7 +21,7 @@ use tokio::runtime::Runtime;
 
 use super::ScaleConfig;
 use super::peers::ScalePool;
-use crate::memory::Meter;
+use crate::memory::on_own_runtime;
 use crate::pools::{Bb8, Contender, Deadpool, Tidepool};
 use crate::stats::Spread;
 use crate::uncontended::loop_async;
@@ -128,26 +130,29 @@ fn once(rt: &Runtime, c: Contender, n: usize, budget: Duration) -> Option<Measur
 }
 
 fn measure<P: ScalePool>(rt: &Runtime, n: usize, budget: Duration) -> Measured {
-    rt.block_on(async move {
+    // Counted on a runtime of its own, so that nothing else is.
+    let pool_bytes = on_own_runtime(move |probe| async move {
+        let pool = P::build(n);
+        pool.warm(n).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        probe.net().map(|b| b as f64)
+    });
+    let (get_return_ns, stats_ns) = rt.block_on(async move {
         tokio::spawn(async move {
-            let meter = Meter::start();
             let pool = P::build(n);
             pool.warm(n).await;
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            let pool_bytes = meter.as_ref().map(|m| m.net() as f64);
-            drop(meter);
             loop_async(&pool, budget / 10).await;
             let get_return_ns = loop_async(&pool, budget).await;
-            let stats_ns = snapshot_ns(&pool, budget / 10);
-            Measured {
-                get_return_ns,
-                pool_bytes,
-                stats_ns,
-            }
+            (get_return_ns, snapshot_ns(&pool, budget / 10))
         })
         .await
         .expect("the measuring task panicked")
-    })
+    });
+    Measured {
+        get_return_ns,
+        pool_bytes,
+        stats_ns,
+    }
 }
 
 /// Mean ns per statistics snapshot over about `budget` (at least 10 calls).

@@ -131,7 +131,7 @@ pub struct ScaleResults {
 pub fn run(rt: &Runtime, cfg: &ScaleConfig, progress: &mut dyn FnMut(&str)) -> ScaleResults {
     let chosen = cfg.chosen();
     let waiters = waiters::run(rt, cfg, &chosen, progress);
-    let registry = registry::run(rt, cfg, &chosen, progress);
+    let registry = registry::run(cfg, &chosen, progress);
     let conns = conns::run(rt, cfg, &chosen, progress);
     let scrape = chosen
         .contains(&Contender::Tidepool)

@@ -19,11 +19,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tokio::runtime::Runtime;
 
 use super::ScaleConfig;
 use super::peers::named_tidepool;
-use crate::memory::Meter;
+use crate::memory::{Probe, on_own_runtime};
 use crate::pools::{AsyncPool, Bb8, Contender, Deadpool};
 use crate::stats::Spread;
 
@@ -63,7 +62,6 @@ impl RegistryPoint {
 
 /// Runs the curve for the `chosen` contenders.
 pub fn run(
-    rt: &Runtime,
     cfg: &ScaleConfig,
     chosen: &[Contender],
     progress: &mut dyn FnMut(&str),
@@ -85,7 +83,7 @@ pub fn run(
             for i in crate::pools::run_order(chosen.len(), &mut rng) {
                 let c = chosen[i];
                 let point = &mut points[first + i];
-                let m = rt.block_on(measure(c, n));
+                let m = measure(c, n);
                 if let Some(b) = m.bytes_per_pool {
                     point.bytes_per_pool.push(b);
                 }
@@ -121,24 +119,27 @@ async fn settle() {
     tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
-fn per(meter: Option<&Meter>, n: usize) -> Option<f64> {
-    meter.map(|m| m.net() as f64 / n as f64)
+fn per(probe: Probe, n: usize) -> Option<f64> {
+    probe.net().map(|b| b as f64 / n as f64)
 }
 
-async fn measure(c: Contender, n: usize) -> Measured {
-    match c {
-        Contender::Tidepool => tidepool_registry(n).await,
-        Contender::Deadpool => plain_pools::<Deadpool>(n).await,
-        Contender::Bb8 => plain_pools::<Bb8>(n).await,
-        _ => Measured {
-            bytes_per_pool: None,
-            scrape: None,
-        },
-    }
+/// One repetition of one contender, on a runtime of its own whose
+/// allocations are counted.
+fn measure(c: Contender, n: usize) -> Measured {
+    on_own_runtime(move |probe| async move {
+        match c {
+            Contender::Tidepool => tidepool_registry(n, probe).await,
+            Contender::Deadpool => plain_pools::<Deadpool>(n, probe).await,
+            Contender::Bb8 => plain_pools::<Bb8>(n, probe).await,
+            _ => Measured {
+                bytes_per_pool: None,
+                scrape: None,
+            },
+        }
+    })
 }
 
-async fn tidepool_registry(n: usize) -> Measured {
-    let meter = Meter::start();
+async fn tidepool_registry(n: usize, probe: Probe) -> Measured {
     let registry = Arc::new(tidepool::Registry::new());
     for i in 0..n {
         let pool = named_tidepool(format!("pool-{i:05}"), POOL_MAX);
@@ -146,8 +147,7 @@ async fn tidepool_registry(n: usize) -> Measured {
         registry.insert(pool).expect("names are unique");
     }
     settle().await;
-    let bytes_per_pool = per(meter.as_ref(), n);
-    drop(meter);
+    let bytes_per_pool = per(probe, n);
     let state = tidepool_http::AppState::builder(Arc::clone(&registry)).build();
     let mut times = Vec::with_capacity(SCRAPES);
     let mut size = 0;
@@ -166,8 +166,7 @@ async fn tidepool_registry(n: usize) -> Measured {
     }
 }
 
-async fn plain_pools<P: AsyncPool>(n: usize) -> Measured {
-    let meter = Meter::start();
+async fn plain_pools<P: AsyncPool>(n: usize, probe: Probe) -> Measured {
     let mut pools = Vec::with_capacity(n);
     for _ in 0..n {
         let pool = P::build(POOL_MAX);
@@ -175,8 +174,7 @@ async fn plain_pools<P: AsyncPool>(n: usize) -> Measured {
         pools.push(pool);
     }
     settle().await;
-    let bytes_per_pool = per(meter.as_ref(), n);
-    drop(meter);
+    let bytes_per_pool = per(probe, n);
     drop(pools);
     Measured {
         bytes_per_pool,
@@ -190,7 +188,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_scrape_lists_every_pool() {
-        let m = tidepool_registry(3).await;
+        let m = measure(Contender::Tidepool, 3);
         let (ms, bytes) = m.scrape.unwrap();
         assert!(ms > 0.0 && bytes > 0);
         // No counting allocator in the test binary.
