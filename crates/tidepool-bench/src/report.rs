@@ -31,6 +31,9 @@ pub struct Stamped<T> {
     pub taken: String,
     /// The machine's 1-minute load average when it started.
     pub load_average: String,
+    /// The CPU it ran on (empty in results stored before it was kept).
+    #[serde(default)]
+    pub cpu: String,
     /// The results.
     pub data: T,
 }
@@ -42,6 +45,7 @@ impl<T> Stamped<T> {
             mode: mode.to_owned(),
             taken: utc_now(),
             load_average: crate::machine::load_average(),
+            cpu: crate::machine::Machine::detect().cpu,
             data: (),
         }
     }
@@ -54,6 +58,7 @@ impl Stamped<()> {
             mode: self.mode,
             taken: self.taken,
             load_average: self.load_average,
+            cpu: self.cpu,
             data,
         }
     }
@@ -156,8 +161,13 @@ pub(crate) fn spread_cell(s: &Spread, digits: usize) -> String {
 }
 
 pub(crate) fn stamp_line<T>(s: &Stamped<T>) -> String {
+    let on = if s.cpu.is_empty() {
+        String::new()
+    } else {
+        format!(" on {}", s.cpu)
+    };
     format!(
-        "_Taken {} ({} run; load average {} at start)._",
+        "_Taken {}{on} ({} run; load average {} at start)._",
         s.taken, s.mode, s.load_average
     )
 }

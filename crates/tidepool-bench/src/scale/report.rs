@@ -38,8 +38,10 @@ pub fn section(
          (counted by the runner's global allocator, `tracking-allocator`, switched on only \
          while a pool is being measured; the allocator's own rounding is not included). \
          CPU time is the sum over the process's threads of `/proc/self/task/*/schedstat`. \
-         The machine has 2 cores and was shared with other work (see the load average \
-         above): the times are noisy, the counts of bytes are not.\n",
+         The load average at the start is given above: with more runnable work than cores \
+         (a load above the core count) the suite did not have the machine to itself, and \
+         the times, lateness above all, are noisier and higher than on a quiet machine; the \
+         counts of bytes are not affected.\n",
         r.config.reps
     );
     if !r.memory_counted {
@@ -473,13 +475,50 @@ fn conns_part(
     ] {
         growth_lines(w, what, &curves_over(&contenders, &ns, find, f));
     }
+    marginal_bytes(w, &contenders, &ns, find);
     Ok(())
+}
+
+/// Heap bytes each connection adds, between the two largest N: the pool's
+/// fixed size cancels out.
+fn marginal_bytes<'a>(
+    w: &mut String,
+    contenders: &[String],
+    ns: &[usize],
+    find: impl Fn(&str, usize) -> Option<&'a ConnPoint>,
+) {
+    let [.., below, top] = ns else {
+        return;
+    };
+    let each: Vec<String> = contenders
+        .iter()
+        .filter_map(|name| {
+            let low = find(name, *below)?.bytes()?.median;
+            let high = find(name, *top)?.bytes()?.median;
+            Some(format!(
+                "{name} {:.0}",
+                (high - low) / (*top - *below) as f64
+            ))
+        })
+        .collect();
+    if !each.is_empty() {
+        let _ = writeln!(
+            w,
+            "Heap bytes each connection adds, from {} to {} connections: {}.\n",
+            count_label(*below),
+            count_label(*top),
+            each.join(", ")
+        );
+    }
 }
 
 fn scrape_part(w: &mut String, r: &ScaleResults) {
     let Some(s) = &r.scrape else {
         return;
     };
+    if s.quiet_ns.is_empty() {
+        return;
+    }
     let _ = writeln!(
         w,
         "### 5.4 Get + return while scraped every {} ms\n",
@@ -487,41 +526,46 @@ fn scrape_part(w: &mut String, r: &ScaleResults) {
     );
     let _ = writeln!(
         w,
-        "The uncontended loop of suite 2 on tidepool ({} warmed connections, {} ms per \
-         repetition, {} repetitions of each variant in a random order): *quiet*, and \
-         *scraped*, with an OS thread that every {} ms takes `pool.stats()` and renders the \
-         whole `/metrics` text for the registry holding the pool.\n",
+        "The uncontended loop of suite 2 on tidepool ({} warmed connections, the pool in a \
+         registry behind an `AppState`), run in slices of {} ms that come in {} pairs: one \
+         *quiet*, one *scraped*, in a random order within the pair. During a scraped slice \
+         an OS thread takes `pool.stats()` and renders the whole `/metrics` text every {} ms \
+         (from the slice's start). A shared machine speeds up and slows down over seconds; \
+         the two slices of a pair see the same phase, so pairs are compared: if scraping \
+         changes nothing, the scraped slice is the slower of its pair as often as not, and \
+         the share of pairs where it was must lie within a fair coin's 95 % range (a sign \
+         test).\n",
         crate::uncontended::POOL_SIZE,
-        r.config.scrape_loop_ms,
+        s.slice_ms,
         s.quiet_ns.len(),
         s.every_ms
     );
-    let (change, noise, within) = s.verdict();
-    let quiet = s.quiet();
+    let v = s.verdict();
     let _ = writeln!(
         w,
-        "| variant | ns per get + return | vs quiet | scrapes per loop | µs per scrape |\n|---|---:|---:|---:|---:|"
-    );
-    let _ = writeln!(w, "| quiet | {} | | | |", spread_cell(&quiet, 1));
-    let scrapes = Spread::of(&s.scrapes.iter().map(|&c| c as f64).collect::<Vec<_>>());
-    let _ = writeln!(
-        w,
-        "| scraped | {} | {} | {:.0} | {} |",
+        "| slices | ns per get + return |\n|---|---:|\n| quiet | {} |\n| scraped | {} |\n",
+        spread_cell(&s.quiet(), 1),
         spread_cell(&s.scraped(), 1),
-        ratio(s.scraped().median, Some(quiet.median)),
-        scrapes.median,
-        spread_cell(&Spread::of(&s.scrape_us), 0)
     );
+    let changes = s.changes();
     let _ = writeln!(
         w,
-        "\nThe medians differ by {:+.1} %; the quiet repetitions alone spread over {:.1} % of \
-         their median: {}.\n",
-        change * 100.0,
-        noise * 100.0,
-        if within {
-            "within the noise"
+        "Pair by pair, scraped against quiet: median {:+.1} % (from {:+.1} % to {:+.1} %); the \
+         scraped slice was the slower in {:.0} % of the pairs, against a fair coin's \
+         {:.0}–{:.0} %: {}. {} scrapes in all, {:.0} µs each on average (`stats()` and the \
+         rendering).\n",
+        v.change * 100.0,
+        changes.min * 100.0,
+        changes.max * 100.0,
+        v.slower_share * 100.0,
+        v.fair_low * 100.0,
+        v.fair_high * 100.0,
+        if v.within_noise() {
+            "not measurable"
         } else {
-            "beyond the noise"
-        }
+            "measurable"
+        },
+        s.scrapes,
+        s.scrape_us
     );
 }
