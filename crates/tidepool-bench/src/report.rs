@@ -231,6 +231,11 @@ pub fn render(
 
 fn machine_section(w: &mut String, m: &Machine) {
     let _ = writeln!(w, "## Machine and versions\n");
+    let _ = writeln!(
+        w,
+        "Of the latest run; each section's stamp says when it ran (and, where recorded, on \
+         which CPU).\n"
+    );
     let _ = writeln!(w, "| | |\n|---|---|");
     let _ = writeln!(w, "| CPU | {} |", m.cpu);
     let _ = writeln!(w, "| cores | {} |", m.cores);

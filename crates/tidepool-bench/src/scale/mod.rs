@@ -178,17 +178,19 @@ pub fn tail_exponent(points: &[(f64, f64)]) -> Option<f64> {
     exponent(&sorted[start..])
 }
 
-/// Words for a fitted exponent: `flat`, `linear`, `quadratic` when within
-/// 0.15 of 0, 1 or 2; otherwise the power itself.
+/// Words for a fitted exponent: flat, linear or quadratic when within 0.15
+/// of 0, 1 or 2; falling below that; otherwise a power of N.
 pub fn growth_words(k: f64) -> String {
     let name = if k.abs() < 0.15 {
-        "flat"
+        "stays flat"
+    } else if k < 0.0 {
+        "falls as N grows"
     } else if (k - 1.0).abs() < 0.15 {
-        "linearly"
+        "grows linearly"
     } else if (k - 2.0).abs() < 0.15 {
-        "quadratically"
+        "grows quadratically"
     } else {
-        "as a power of N"
+        "grows as a power of N"
     };
     format!("{name} (k = {k:.2})")
 }
@@ -239,10 +241,11 @@ mod tests {
         assert!((tail_exponent(&square).unwrap() - 2.0).abs() < 1e-9);
         assert_eq!(exponent(&[(10.0, 1.0)]), None);
         assert_eq!(exponent(&[(10.0, 1.0), (10.0, 2.0)]), None);
-        assert!(growth_words(0.03).starts_with("flat"));
-        assert!(growth_words(1.08).starts_with("linearly"));
-        assert!(growth_words(1.95).starts_with("quadratically"));
-        assert!(growth_words(1.5).contains("1.50"));
+        assert!(growth_words(0.03).starts_with("stays flat"));
+        assert!(growth_words(-0.4).starts_with("falls"));
+        assert!(growth_words(1.08).starts_with("grows linearly"));
+        assert!(growth_words(1.95).starts_with("grows quadratically"));
+        assert!(growth_words(1.5).contains("power of N (k = 1.50)"));
     }
 
     #[test]

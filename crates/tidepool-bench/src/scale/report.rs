@@ -80,8 +80,7 @@ fn counts<'a>(ns: impl Iterator<Item = &'a usize>) -> Vec<usize> {
 fn growth_lines(w: &mut String, what: &str, series: &[(String, Vec<(f64, f64)>)]) {
     for (name, points) in series {
         if let Some(k) = tail_exponent(points) {
-            let verb = if k.abs() < 0.15 { "stays" } else { "grows" };
-            let _ = writeln!(w, "- {name}: {what} {verb} {}.", growth_words(k));
+            let _ = writeln!(w, "- {name}: {what} {}.", growth_words(k));
         }
     }
     let _ = writeln!(w);

@@ -125,7 +125,7 @@ pub fn run(
                     continue;
                 }
                 let started = Instant::now();
-                let result = once(rt, c, &deadlines, cfg.waiter_give_up_secs);
+                let result = measure(rt, c, &deadlines, cfg.waiter_give_up_secs);
                 let took = started.elapsed().as_secs_f64();
                 match result {
                     Ok(f) => {
@@ -165,8 +165,12 @@ pub fn run(
     points
 }
 
-/// One repetition of one contender.
-fn once(
+/// One repetition of one contender: every waiter's deadline given.
+///
+/// # Errors
+/// When a waiter task fails or the queue stalls (a waiter still queued far
+/// past the longest deadline), or `contender` is not in this suite.
+pub fn measure(
     rt: &Runtime,
     contender: Contender,
     deadlines: &[Duration],
@@ -339,7 +343,7 @@ mod tests {
             .map(|i| Duration::from_millis(20 + (i * 7) % 30))
             .collect();
         for c in super::super::CONTENDERS {
-            let f = once(&rt, c, &deadlines, 30.0).unwrap();
+            let f = measure(&rt, c, &deadlines, 30.0).unwrap();
             assert_eq!(f.not_timed_out, 0, "{}", c.name());
             assert!(f.drain_ms >= 19.0, "{}: {f:?}", c.name());
         }
