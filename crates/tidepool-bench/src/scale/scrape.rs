@@ -3,7 +3,7 @@
 //! pool, compared pair by pair.
 //!
 //! # Method
-//! A tidepool pool of [`POOL_SIZE`](crate::uncontended::POOL_SIZE) warmed
+//! A tidepool pool of [`POOL_SIZE`] warmed
 //! connections, in a registry under an `AppState`, and an OS thread that,
 //! while switched on, wakes every 100 ms, takes `pool.stats()` and renders
 //! the whole `/metrics` text (`tidepool_http::metrics::render`, run on that
