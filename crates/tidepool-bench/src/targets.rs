@@ -428,6 +428,7 @@ mod tests {
             config: crate::scale::ScaleConfig::quick(),
             memory_counted: false,
             waiters,
+            waiter_bytes: Vec::new(),
             registry: Vec::new(),
             conns: Vec::new(),
             scrape: Some(crate::scale::scrape::ScrapeResults {

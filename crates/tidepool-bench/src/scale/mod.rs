@@ -119,6 +119,9 @@ pub struct ScaleResults {
     pub memory_counted: bool,
     /// The waiters curve.
     pub waiters: Vec<waiters::WaiterPoint>,
+    /// Heap bytes per queued waiter, by contender (when counted).
+    #[serde(default)]
+    pub waiter_bytes: Vec<(String, f64)>,
     /// The registry curve.
     pub registry: Vec<registry::RegistryPoint>,
     /// The one-pool curve.
@@ -131,6 +134,15 @@ pub struct ScaleResults {
 pub fn run(rt: &Runtime, cfg: &ScaleConfig, progress: &mut dyn FnMut(&str)) -> ScaleResults {
     let chosen = cfg.chosen();
     let waiters = waiters::run(rt, cfg, &chosen, progress);
+    let waiter_bytes: Vec<(String, f64)> = chosen
+        .iter()
+        .filter_map(|&c| Some((c.name().to_owned(), waiters::bytes_per_waiter(c)?)))
+        .collect();
+    for (name, bytes) in &waiter_bytes {
+        progress(&format!(
+            "scale waiters {name}: {bytes:.0} heap bytes per queued waiter"
+        ));
+    }
     let registry = registry::run(cfg, &chosen, progress);
     let conns = conns::run(rt, cfg, &chosen, progress);
     let scrape = chosen
@@ -140,6 +152,7 @@ pub fn run(rt: &Runtime, cfg: &ScaleConfig, progress: &mut dyn FnMut(&str)) -> S
         config: cfg.clone(),
         memory_counted: crate::memory::available(),
         waiters,
+        waiter_bytes,
         registry,
         conns,
         scrape,

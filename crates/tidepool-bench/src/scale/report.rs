@@ -269,6 +269,20 @@ fn waiters_part(
             ),
         ],
     )?;
+    if !r.waiter_bytes.is_empty() {
+        let each: Vec<String> = r
+            .waiter_bytes
+            .iter()
+            .map(|(name, bytes)| format!("{name} {bytes:.0}"))
+            .collect();
+        let _ = writeln!(
+            w,
+            "Heap bytes one queued waiter holds (its task with the get future in it, and what \
+             the pool keeps for it; {} queued, counted on a runtime of their own): {}.\n",
+            count_label(super::waiters::QUEUED_FOR_BYTES),
+            each.join(", ")
+        );
+    }
     let _ = writeln!(w, "Growth over the three largest N:\n");
     let cpu_total = |p: &WaiterPoint| cpu(p).map(|s| s.median * p.n as f64);
     growth_lines(

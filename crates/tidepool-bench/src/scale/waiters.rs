@@ -33,6 +33,7 @@ use tokio::runtime::Runtime;
 
 use super::ScaleConfig;
 use super::peers::{Outcome, ScalePool};
+use crate::memory::on_own_runtime;
 use crate::pools::{Bb8, Contender, Deadpool, Tidepool};
 use crate::stats::{Spread, quantile};
 
@@ -163,6 +164,46 @@ pub fn run(
         }
     }
     points
+}
+
+/// Waiters queued to measure the heap bytes each takes.
+pub const QUEUED_FOR_BYTES: usize = 10_000;
+
+/// Heap bytes each of [`QUEUED_FOR_BYTES`] waiters holds while queued: its
+/// task (the get future inside it) and whatever the pool keeps for it,
+/// counted on a runtime of the measurement's own (see [`on_own_runtime`]).
+/// `None` when bytes are not counted.
+pub fn bytes_per_waiter(contender: Contender) -> Option<f64> {
+    match contender {
+        Contender::Tidepool => queued_bytes::<Tidepool>(QUEUED_FOR_BYTES),
+        Contender::Deadpool => queued_bytes::<Deadpool>(QUEUED_FOR_BYTES),
+        Contender::Bb8 => queued_bytes::<Bb8>(QUEUED_FOR_BYTES),
+        _ => None,
+    }
+}
+
+fn queued_bytes<P: ScalePool>(n: usize) -> Option<f64> {
+    on_own_runtime(move |probe| async move {
+        let pool = P::build_single();
+        pool.warm(1).await;
+        let held = pool.acquire().await;
+        let mut handles = Vec::with_capacity(n);
+        let before = probe.net()?;
+        for _ in 0..n {
+            let pool = pool.clone();
+            handles.push(tokio::spawn(async move {
+                pool.get_within(Duration::from_secs(600)).await
+            }));
+        }
+        // Every task runs to its first wait (one thread: they run in turn).
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let after = probe.net()?;
+        for h in &handles {
+            h.abort();
+        }
+        drop(held);
+        Some((after - before) as f64 / n as f64)
+    })
 }
 
 /// One repetition of one contender: every waiter's deadline given.
@@ -330,6 +371,13 @@ mod tests {
         assert!((f.within_5pct - 2.0 / 3.0).abs() < 1e-9);
         assert_eq!(f.cpu_us_per_waiter, Some(1000.0));
         assert_eq!(f.not_timed_out, 1);
+    }
+
+    #[test]
+    fn bytes_are_not_counted_without_the_allocator() {
+        for c in super::super::CONTENDERS {
+            assert_eq!(bytes_per_waiter(c), None, "{}", c.name());
+        }
     }
 
     #[test]
