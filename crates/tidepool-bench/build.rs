@@ -9,6 +9,7 @@ use std::process::Command;
 const CRATES: &[&str] = &[
     "tidepool",
     "tidepool-postgres",
+    "tidepool-http",
     "deadpool",
     "bb8",
     "qp",
@@ -21,6 +22,7 @@ const CRATES: &[&str] = &[
     "tokio",
     "criterion",
     "plotters",
+    "tracking-allocator",
 ];
 
 fn main() {

@@ -12,7 +12,14 @@ use tidepool_bench::machine::Machine;
 use tidepool_bench::matrix::{self, MatrixConfig};
 use tidepool_bench::postgres::{self, PgConfig, PgTarget};
 use tidepool_bench::report::{self, Results, Stamped};
+use tidepool_bench::scale::{self, ScaleConfig};
 use tidepool_bench::uncontended::{self, UncontendedConfig};
+
+/// Counts heap bytes for the scale suite inside `memory::counting`;
+/// otherwise only checks a flag before and after the system allocator.
+#[global_allocator]
+static ALLOCATOR: tracking_allocator::Allocator<std::alloc::System> =
+    tracking_allocator::Allocator::system();
 
 const USAGE: &str = "\
 Runs tidepool's benchmark suite and writes BENCHMARKS.md with charts.
@@ -23,7 +30,8 @@ options:
   --quick             short runs (a few minutes in all) to check the pipeline;
                       the numbers are labelled as quick in the report
   --suite NAMES       run only these suites, comma-separated or repeated:
-                      matrix, uncontended, fairness, postgres (default: all);
+                      matrix, uncontended, fairness, postgres, scale
+                      (default: all);
                       the others keep their stored results
   --only NAMES        run only these contenders (comma-separated names as in
                       the report: tidepool,qp or tidepool-postgres,pgbench...);
@@ -39,7 +47,7 @@ PostgreSQL is found through TIDEPOOL_PG_ADDR (host:port) or PGHOST, PGPORT,
 PGUSER, PGDATABASE (default 127.0.0.1:5432, user postgres, database test).
 ";
 
-const SUITES: [&str; 4] = ["matrix", "uncontended", "fairness", "postgres"];
+const SUITES: [&str; 5] = ["matrix", "uncontended", "fairness", "postgres", "scale"];
 
 struct Args {
     quick: bool,
@@ -210,6 +218,20 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             progress(&format!("postgres suite not run: {why}"));
         }
         results.postgres = Some(stamped.with(data));
+    }
+    if wants("scale") {
+        let mut cfg = if args.quick {
+            ScaleConfig::quick()
+        } else {
+            ScaleConfig::full()
+        };
+        cfg.only.clone_from(&args.only);
+        if !tidepool_bench::memory::install() {
+            progress("heap bytes cannot be counted: the memory figures are left out");
+        }
+        let stamped = begin();
+        let data = scale::run(&rt, &cfg, &mut progress);
+        results.scale = Some(stamped.with(data));
     }
     drop(rt);
 

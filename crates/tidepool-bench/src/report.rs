@@ -18,6 +18,7 @@ use crate::fairness::{FairnessResults, WaitFigures};
 use crate::machine::Machine;
 use crate::matrix::MatrixResults;
 use crate::postgres::{PgFigures, PgResults};
+use crate::scale::ScaleResults;
 use crate::stats::Spread;
 use crate::uncontended::UncontendedResults;
 
@@ -30,6 +31,9 @@ pub struct Stamped<T> {
     pub taken: String,
     /// The machine's 1-minute load average when it started.
     pub load_average: String,
+    /// The CPU it ran on (empty in results stored before it was kept).
+    #[serde(default)]
+    pub cpu: String,
     /// The results.
     pub data: T,
 }
@@ -41,6 +45,7 @@ impl<T> Stamped<T> {
             mode: mode.to_owned(),
             taken: utc_now(),
             load_average: crate::machine::load_average(),
+            cpu: crate::machine::Machine::detect().cpu,
             data: (),
         }
     }
@@ -53,6 +58,7 @@ impl Stamped<()> {
             mode: self.mode,
             taken: self.taken,
             load_average: self.load_average,
+            cpu: self.cpu,
             data,
         }
     }
@@ -73,6 +79,8 @@ pub struct Results {
     pub fairness: Option<Stamped<FairnessResults>>,
     /// Suite 4; an `Err` holds why it could not run.
     pub postgres: Option<Stamped<Result<PgResults, String>>>,
+    /// Suite 5.
+    pub scale: Option<Stamped<ScaleResults>>,
 }
 
 impl Results {
@@ -132,7 +140,7 @@ fn relative(from: &Path, to: &Path) -> String {
     }
 }
 
-fn ratio(value: f64, reference: Option<f64>) -> String {
+pub(crate) fn ratio(value: f64, reference: Option<f64>) -> String {
     match reference {
         Some(r) if r > 0.0 => format!("×{:.2}", value / r),
         _ => "–".to_owned(),
@@ -145,16 +153,21 @@ fn opt_cell(s: Option<&Spread>) -> String {
 }
 
 /// `median (min–max)` with `digits` decimals.
-fn spread_cell(s: &Spread, digits: usize) -> String {
+pub(crate) fn spread_cell(s: &Spread, digits: usize) -> String {
     format!(
         "**{:.digits$}** ({:.digits$}–{:.digits$})",
         s.median, s.min, s.max
     )
 }
 
-fn stamp_line<T>(s: &Stamped<T>) -> String {
+pub(crate) fn stamp_line<T>(s: &Stamped<T>) -> String {
+    let on = if s.cpu.is_empty() {
+        String::new()
+    } else {
+        format!(" on {}", s.cpu)
+    };
     format!(
-        "_Taken {} ({} run; load average {} at start)._",
+        "_Taken {}{on} ({} run; load average {} at start)._",
         s.taken, s.mode, s.load_average
     )
 }
@@ -210,12 +223,20 @@ pub fn render(
     if let Some(s) = &results.postgres {
         postgres_section(w, s, charts_dir, &link)?;
     }
-    crate::gateway::section(w, 5, charts_dir, results.postgres.as_ref());
+    if let Some(s) = &results.scale {
+        crate::scale::report::section(w, s, charts_dir, &link)?;
+    }
+    crate::gateway::section(w, 6, charts_dir, results.postgres.as_ref());
     Ok(md)
 }
 
 fn machine_section(w: &mut String, m: &Machine) {
     let _ = writeln!(w, "## Machine and versions\n");
+    let _ = writeln!(
+        w,
+        "Of the latest run; each section's stamp says when it ran (and, where recorded, on \
+         which CPU).\n"
+    );
     let _ = writeln!(w, "| | |\n|---|---|");
     let _ = writeln!(w, "| CPU | {} |", m.cpu);
     let _ = writeln!(w, "| cores | {} |", m.cores);
@@ -234,7 +255,7 @@ fn machine_section(w: &mut String, m: &Machine) {
     let _ = writeln!(w);
 }
 
-type Link<'a> = dyn Fn(&str) -> String + 'a;
+pub(crate) type Link<'a> = dyn Fn(&str) -> String + 'a;
 
 fn matrix_section(
     w: &mut String,

@@ -8,6 +8,13 @@
 //! - fairness: tidepool's p99.9 wait ≤ the fairest peer's;
 //! - PostgreSQL at 8 clients: ≥ 0.9 × pgbench, ≥ every Rust peer in the same
 //!   run, ≥ 100 × the connect-per-query loop.
+//!
+//! And from the scale issue and the observability issue:
+//! - 100 000 waiters with mixed deadlines time out within 5 % of their
+//!   deadlines (every one of them, in the median repetition);
+//! - a scrape every 100 ms does not measurably move get + return (in pairs
+//!   of slices, scraped and quiet, the scraped one is the slower no more
+//!   often than a fair coin's 95 % range allows).
 
 use std::fmt::Write as _;
 
@@ -15,6 +22,7 @@ use crate::matrix::MatrixResults;
 use crate::pools::Contender;
 use crate::postgres::{PgResults, names};
 use crate::report::Results;
+use crate::scale::ScaleResults;
 
 /// The uncontended target, in nanoseconds per get + return.
 pub const UNCONTENDED_NS: f64 = 100.0;
@@ -54,6 +62,10 @@ pub fn section(w: &mut String, r: &Results) {
     }
     if let Some(Ok(p)) = r.postgres.as_ref().map(|s| &s.data) {
         lines.extend(postgres_lines(p));
+    }
+    if let Some(s) = &r.scale {
+        lines.extend(waiters_line(&s.data));
+        lines.extend(scrape_line(&s.data));
     }
     if lines.is_empty() {
         return;
@@ -158,6 +170,67 @@ fn fairness_line(r: &crate::fairness::FairnessResults) -> Option<String> {
         verdict(tidepool <= fairest.1),
         fairest.0,
         fairest.1
+    ))
+}
+
+/// The waiter count the lateness target is judged at.
+pub const WAITERS: usize = 100_000;
+
+/// The most a timeout may be late, as a share of its deadline.
+pub const WAITER_LATE_SHARE: f64 = 0.05;
+
+fn waiters_line(r: &ScaleResults) -> Option<String> {
+    let figures = |name: &str| {
+        r.waiters
+            .iter()
+            .find(|p| p.contender == name && p.n == WAITERS && !p.reps.is_empty())
+            .map(|p| {
+                (
+                    p.spread(|f| f.late_max_share).median,
+                    p.spread(|f| f.late_max_ms).median,
+                    p.spread(|f| f.late_p99_ms).median,
+                )
+            })
+    };
+    let (share, max_ms, p99_ms) = figures(Contender::Tidepool.name())?;
+    let peers: Vec<String> = [Contender::Deadpool, Contender::Bb8]
+        .iter()
+        .filter_map(|c| {
+            let (s, m, _) = figures(c.name())?;
+            Some(format!("{} {m:.1} ms ({:.1} %)", c.name(), s * 100.0))
+        })
+        .collect();
+    let peers = if peers.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", peers.join(", "))
+    };
+    Some(format!(
+        "{WAITERS} waiters with deadlines of {}–{} ms time out within {:.0} % of their \
+         deadlines: {} — the latest {max_ms:.1} ms late, {:.1} % of its deadline (p99 \
+         {p99_ms:.1} ms){peers}.",
+        r.config.deadline_ms.0,
+        r.config.deadline_ms.1,
+        WAITER_LATE_SHARE * 100.0,
+        verdict(share <= WAITER_LATE_SHARE),
+        share * 100.0
+    ))
+}
+
+fn scrape_line(r: &ScaleResults) -> Option<String> {
+    let s = r.scrape.as_ref().filter(|s| !s.quiet_ns.is_empty())?;
+    let v = s.verdict();
+    Some(format!(
+        "A scrape every {} ms does not measurably move get + return: {} — pair by pair, \
+         {:+.1} % (median); the scraped slice was the slower in {:.0} % of {} pairs, against \
+         a fair coin's {:.0}–{:.0} %.",
+        s.every_ms,
+        verdict(v.within_noise()),
+        v.change * 100.0,
+        v.slower_share * 100.0,
+        s.quiet_ns.len(),
+        v.fair_low * 100.0,
+        v.fair_high * 100.0
     ))
 }
 
@@ -328,5 +401,75 @@ mod tests {
         assert!(lines[0].contains("tokio-postgres alone, with no pool, 61000 q/s = 0.92"));
         assert!(lines[1].contains("**not met**") && lines[1].contains("bb8-postgres (no test)"));
         assert!(lines[2].contains("**met** — × 164"), "{}", lines[2]);
+    }
+
+    fn waiter_point(name: &str, n: usize, late_max_ms: f64) -> crate::scale::waiters::WaiterPoint {
+        crate::scale::waiters::WaiterPoint {
+            contender: name.to_owned(),
+            n,
+            reps: vec![crate::scale::waiters::WaiterFigures {
+                formed_ms: 200.0,
+                drain_ms: 600.0,
+                ideal_ms: 599.0,
+                late_p50_ms: 1.0,
+                late_p99_ms: late_max_ms / 2.0,
+                late_max_ms,
+                late_max_share: late_max_ms / 300.0,
+                within_5pct: 1.0,
+                cpu_us_per_waiter: Some(4.0),
+                not_timed_out: 0,
+            }],
+            failure: None,
+        }
+    }
+
+    fn scale(waiters: Vec<crate::scale::waiters::WaiterPoint>) -> ScaleResults {
+        ScaleResults {
+            config: crate::scale::ScaleConfig::quick(),
+            memory_counted: false,
+            waiters,
+            waiter_bytes: Vec::new(),
+            registry: Vec::new(),
+            conns: Vec::new(),
+            scrape: Some(crate::scale::scrape::ScrapeResults {
+                quiet_ns: vec![60.0; 20],
+                scraped_ns: (0..20).map(|i| if i < 16 { 63.0 } else { 59.0 }).collect(),
+                scrapes: 60,
+                scrape_us: 100.0,
+                every_ms: 100,
+                slice_ms: 300,
+            }),
+        }
+    }
+
+    #[test]
+    fn the_waiters_are_judged_at_100k_on_the_latest_timeout() {
+        let r = scale(vec![
+            waiter_point("tidepool", WAITERS, 12.0),
+            waiter_point("deadpool", WAITERS, 18.0),
+            // Other counts do not count.
+            waiter_point("tidepool", 10 * WAITERS, 3000.0),
+        ]);
+        let line = waiters_line(&r).unwrap();
+        assert!(
+            line.contains("**met** — the latest 12.0 ms late, 4.0 % of its deadline (p99 6.0 ms)"),
+            "{line}"
+        );
+        assert!(line.contains("deadpool 18.0 ms (6.0 %)"), "{line}");
+        let r = scale(vec![waiter_point("tidepool", WAITERS, 16.0)]);
+        assert!(waiters_line(&r).unwrap().contains("**not met**"));
+        assert!(waiters_line(&scale(Vec::new())).is_none());
+    }
+
+    #[test]
+    fn a_scrape_is_judged_by_a_sign_test_over_pairs() {
+        let line = scrape_line(&scale(Vec::new())).unwrap();
+        assert!(
+            line.contains(
+                "**not met** — pair by pair, +5.0 % (median); the scraped slice was the slower \
+                 in 80 % of 20 pairs, against a fair coin's 30–70 %."
+            ),
+            "{line}"
+        );
     }
 }
