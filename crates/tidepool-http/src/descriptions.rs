@@ -18,7 +18,9 @@
 
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
-use std::path::{Component, Path, PathBuf};
+use std::path::PathBuf;
+#[cfg(feature = "sqlite")]
+use std::path::{Component, Path};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -137,6 +139,9 @@ enum Target {
         path: PathBuf,
         open: tidepool_sqlite::OpenMode,
     },
+    /// Built without a gateway backend: no description can be made.
+    #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+    None(std::convert::Infallible),
 }
 
 impl fmt::Debug for Description {
@@ -150,12 +155,16 @@ impl fmt::Debug for Description {
                 .field("path", path)
                 .field("open", open)
                 .finish(),
+            #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+            Target::None(never) => match *never {},
         }
     }
 }
 
 /// What a client sent to describe a connection.
 #[derive(Debug, Default)]
+// Only PostgreSQL reads the host, port, user and password fields.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) struct Requested {
     pub(crate) backend: String,
     pub(crate) url: Option<String>,
@@ -220,6 +229,8 @@ impl Description {
             Target::Postgres(_) => "postgres",
             #[cfg(feature = "sqlite")]
             Target::Sqlite { .. } => "sqlite",
+            #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+            Target::None(never) => match *never {},
         }
     }
 
@@ -241,6 +252,8 @@ impl Description {
             ),
             #[cfg(feature = "sqlite")]
             Target::Sqlite { path, .. } => path.display().to_string(),
+            #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+            Target::None(never) => match *never {},
         };
         let hash = hasher.hash_one((tenant, key));
         format!("session-{}-{hash:016x}", self.backend())
@@ -253,6 +266,8 @@ impl Description {
             Target::Postgres(cfg) => cfg.password.as_deref(),
             #[cfg(feature = "sqlite")]
             Target::Sqlite { .. } => None,
+            #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+            Target::None(never) => match *never {},
         }
     }
 
@@ -279,23 +294,19 @@ impl Description {
                 config.open = *open;
                 let manager =
                     tidepool_sqlite::SqliteManager::new(config).map_err(|e| e.to_string())?;
-                let pool = registry
-                    .get_or_create(name, |n| {
-                        tidepool::Pool::builder(manager)
-                            .config(cfg.clone())
-                            .name(n)
-                            .build()
-                    })
-                    .map_err(|e| e.to_string())?;
+                let pool = on_demand_pool(registry, name, manager, cfg)?;
                 Ok(Arc::new(
                     crate::gateway::SqliteGateway::new(pool).mode(mode),
                 ))
             }
+            #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+            Target::None(never) => match *never {},
         }
     }
 }
 
 /// Gets or makes the removable pool `name` of `manager` with `cfg`.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 fn on_demand_pool<M: tidepool::Manager>(
     registry: &tidepool::Registry,
     name: &str,

@@ -2,6 +2,8 @@
 //! `max_result_bytes` bytes of JSON, counted row by row as the rows are
 //! read, so that reading stops at the first row that does not fit.
 
+// Rows fetched in batches and JSON sizes are PostgreSQL's part.
+#![cfg_attr(not(feature = "postgres"), allow(dead_code))]
 use serde_json::Value;
 
 use super::{GatewayError, QueryLimits, Truncation};
