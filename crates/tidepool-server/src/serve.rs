@@ -83,6 +83,11 @@ pub async fn run(
     if let Some(addr) = listen {
         cfg.server.listen = addr;
     }
+    if let Some(dir) = data_dir {
+        // The demo database lives here, whether or not a token file does.
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {}", dir.display(), e.kind()))?;
+    }
     let redactor = Redactor::new();
     let mut tokens = tokens(&cfg);
     for t in &tokens {
