@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tidepool::{Pool, Registry};
+use tidepool::{BuildError, Pool, Registry};
 use tidepool_http::gateway::{PgGateway, SqliteGateway};
 use tidepool_http::{AppState, GatewayMode, Redactor, Settings};
 use tidepool_postgres::{PgManager, PgPool};
@@ -127,8 +127,9 @@ pub async fn run(
                 let pool = Pool::builder(manager)
                     .config(section.pool.clone())
                     .name(name.as_str())
-                    .build()
-                    .map_err(|e| format!("pool `{name}`: {e}"))?;
+                    .build_warm()
+                    .await
+                    .map_err(|e| build_error(name, &e, &redactor))?;
                 registry
                     .insert(pool.clone())
                     .map_err(|e| format!("pool `{name}`: {e}"))?;
@@ -144,8 +145,9 @@ pub async fn run(
                 let pool = Pool::builder(PgManager::new(config.clone()))
                     .config(section.pool.clone())
                     .name(name.as_str())
-                    .build()
-                    .map_err(|e| format!("pool `{name}`: {e}"))?;
+                    .build_warm()
+                    .await
+                    .map_err(|e| build_error(name, &e, &redactor))?;
                 registry
                     .insert(pool.clone())
                     .map_err(|e| format!("pool `{name}`: {e}"))?;
@@ -217,6 +219,18 @@ pub async fn run(
     registry.close_all();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Why pool `name` could not be built: an invalid setting, or (with
+/// `warm_up = "eager_fail_fast"`) a database that cannot be reached.
+fn build_error<E: std::error::Error>(name: &str, e: &BuildError<E>, redactor: &Redactor) -> String {
+    match e {
+        BuildError::Config(e) => format!("pool `{name}`: {e}"),
+        BuildError::Connect(e) => format!(
+            "pool `{name}`: warm_up = \"eager_fail_fast\" and its database cannot be reached, so the server does not start: {}",
+            redactor.clean(&e.to_string())
+        ),
+    }
 }
 
 /// Checks the role of each PostgreSQL gateway pool and logs what it found:
