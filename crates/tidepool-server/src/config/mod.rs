@@ -25,6 +25,7 @@ use toml::{Table, Value};
 
 mod access;
 mod json;
+mod scrub;
 
 pub use access::LEGACY_ADMIN;
 
@@ -182,15 +183,18 @@ pub struct Config {
 pub(crate) struct Ctx<'a> {
     origin: &'a str,
     text: &'a str,
+    /// The values `${VAR}` took from the environment, masked in messages.
+    interpolated: std::cell::RefCell<Vec<String>>,
 }
 
 impl Ctx<'_> {
+    /// An error at `key`; `message` is scrubbed of any value it quotes.
     pub(crate) fn err(&self, key: Option<&str>, message: impl Into<String>) -> ConfigError {
         ConfigError {
             origin: self.origin.to_owned(),
             line: key.and_then(|k| key_line(self.text, k)),
             key: key.map(str::to_owned),
-            message: message.into(),
+            message: scrub::scrub(&message.into(), &self.interpolated.borrow()),
         }
     }
 }
@@ -248,6 +252,7 @@ fn interpolate(
                         )
                     })?;
                     out.push_str(&v);
+                    ctx.interpolated.borrow_mut().push(v);
                     rest = &after[end + 1..];
                 } else {
                     out.push('$');
@@ -417,7 +422,11 @@ impl Config {
         origin: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let ctx = Ctx { origin, text };
+        let ctx = Ctx {
+            origin,
+            text,
+            interpolated: std::cell::RefCell::default(),
+        };
         let mut root: Table = toml::from_str(text).map_err(|e| ConfigError {
             origin: origin.to_owned(),
             line: e
