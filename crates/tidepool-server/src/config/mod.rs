@@ -26,6 +26,7 @@ use toml::{Table, Value};
 mod access;
 mod json;
 mod scrub;
+pub mod token_file;
 
 pub use access::LEGACY_ADMIN;
 
