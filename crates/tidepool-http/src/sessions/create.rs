@@ -225,7 +225,10 @@ pub(super) async fn open_on_demand(
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "connection_failed",
-                format!("could not connect: {}", redactor.clean_with(&e, &own)),
+                format!(
+                    "could not connect: {}",
+                    redactor.clean_with(e.message(), &own)
+                ),
             ));
         }
         tracing::info!(pool = %name, tenant = %tenant.name, backend = description.backend(), "on-demand pool created");
