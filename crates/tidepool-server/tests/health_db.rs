@@ -29,17 +29,7 @@ async fn a_busy_pool_is_degraded_not_down_and_a_failing_one_is_503() {
 
     // One long query holds the pool's only connection.
     let id = server.open_session(TOKEN, "demo").await;
-    let sql = json!({
-        "sql": format!(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {ROWS}) \
-             SELECT count(*) AS c FROM n"
-        )
-    })
-    .to_string();
-    let (addr, path) = (server.addr.clone(), format!("/api/v1/sessions/{id}/query"));
-    let slow = tokio::spawn(async move {
-        common::request(&addr, "POST", &path, Some(TOKEN), Some(&sql)).await
-    });
+    let slow = server.spawn_counting(TOKEN, &id, ROWS);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let pool = server.call("GET", "/api/v1/pools/demo", None, None).await;

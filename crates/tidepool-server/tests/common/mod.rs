@@ -215,6 +215,27 @@ pub struct Reply {
 }
 
 impl Server {
+    /// Starts, in a task of its own, a query in session `id` that counts
+    /// `rows` rows in SQLite (seconds for millions): it holds a connection
+    /// while it runs. Its reply when it ends.
+    pub fn spawn_counting(
+        &self,
+        token: &str,
+        id: &str,
+        rows: u64,
+    ) -> tokio::task::JoinHandle<std::io::Result<Reply>> {
+        let sql = serde_json::json!({
+            "sql": format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows}) \
+                 SELECT count(*) AS c FROM n"
+            )
+        })
+        .to_string();
+        let (addr, path) = (self.addr.clone(), format!("/api/v1/sessions/{id}/query"));
+        let token = token.to_owned();
+        tokio::spawn(async move { request(&addr, "POST", &path, Some(&token), Some(&sql)).await })
+    }
+
     /// Writes `toml` to `dir/tidepool.toml` and starts the server with it.
     pub async fn with_config(dir: &Path, toml: &str, env: &[(&str, &str)]) -> Self {
         let config = dir.join("tidepool.toml");
