@@ -83,6 +83,11 @@ pub async fn run(
     if let Some(addr) = listen {
         cfg.server.listen = addr;
     }
+    let tls = cfg
+        .listener
+        .tls()
+        .map(|(cert, key)| crate::listener::tls::acceptor(cert, key))
+        .transpose()?;
     if let Some(dir) = data_dir {
         // The demo database lives here, whether or not a token file does.
         std::fs::create_dir_all(dir)
@@ -180,15 +185,18 @@ pub async fn run(
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(
-        "tidepool {} listening on http://{addr}",
+        "tidepool {} listening on {scheme}://{addr}",
         env!("CARGO_PKG_VERSION")
     );
-    tracing::info!("open http://{addr}/api/v1/pools (API: http://{addr}/api/v1/openapi.json)");
+    tracing::info!(
+        "open {scheme}://{addr}/api/v1/pools (API: {scheme}://{addr}/api/v1/openapi.json)"
+    );
 
     let (tx, mut rx) = tokio::sync::watch::channel(false);
     let app = tidepool_http::router(state.clone());
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = crate::listener::serve(listener, app, &cfg.listener, tls, async move {
         shutdown_signal().await;
         let _ = tx.send(true);
     });
@@ -198,9 +206,7 @@ pub async fn run(
         tokio::time::sleep(grace).await;
     };
     tokio::select! {
-        result = std::future::IntoFuture::into_future(server) => {
-            result.map_err(|e| format!("server error: {e}"))?;
-        }
+        () = server => {}
         () = deadline => tracing::warn!(?grace, "in-flight requests did not finish in time"),
     }
     maintenance.abort();

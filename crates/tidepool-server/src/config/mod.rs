@@ -25,10 +25,12 @@ use toml::{Table, Value};
 
 mod access;
 mod json;
+pub mod listener;
 mod scrub;
 pub mod token_file;
 
 pub use access::LEGACY_ADMIN;
+pub use listener::ListenerSection;
 
 /// A configuration error: where, which key, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,6 +175,8 @@ pub struct Config {
     pub origin: String,
     /// `[server]`.
     pub server: ServerSection,
+    /// The listener's keys of `[server]` (timeouts, connections, HTTPS).
+    pub listener: ListenerSection,
     /// `[[tenants]]`, in order.
     pub tenants: Vec<Tenant>,
     /// `[descriptions]`.
@@ -445,9 +449,11 @@ impl Config {
             }
             interpolate(v, k, env, &ctx)?;
         }
-        let server = match root.get("server") {
+        let mut listener = ListenerSection::default();
+        let server = match root.get_mut("server") {
             None => ServerSection::default(),
             Some(Value::Table(t)) => {
+                listener = listener::take(t, &ctx)?;
                 for old in ["allow_connection_descriptions", "connection_allow_list"] {
                     if t.contains_key(old) {
                         return Err(ctx.err(
@@ -498,6 +504,7 @@ impl Config {
         Ok(Self {
             origin: origin.to_owned(),
             server,
+            listener,
             tenants,
             descriptions,
             pools,
@@ -538,6 +545,7 @@ impl Config {
         Self {
             origin: "(bundled default)".to_owned(),
             server: ServerSection::default(),
+            listener: ListenerSection::default(),
             tenants: Vec::new(),
             descriptions: Descriptions::default(),
             pools,

@@ -28,10 +28,30 @@ pub fn free_port() -> u16 {
 impl Server {
     /// Starts `tidepool serve --listen ... [args]` in `dir` with `env`.
     pub async fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_with_files(dir, args, env, None).await
+    }
+
+    /// [`start`](Self::start), with the process's open-file limit set to
+    /// `nofile` when given (`ulimit -n` in a shell that then runs it).
+    pub async fn start_with_files(
+        dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        nofile: Option<u64>,
+    ) -> Self {
         let addr = format!("127.0.0.1:{}", free_port());
         let log = dir.join(format!("server-{}.log", addr.replace([':', '.'], "-")));
         let file = std::fs::File::create(&log).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tidepool"));
+        let mut cmd = match nofile {
+            None => Command::new(env!("CARGO_BIN_EXE_tidepool")),
+            Some(n) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                    .arg(env!("CARGO_BIN_EXE_tidepool"));
+                sh
+            }
+        };
         cmd.arg("serve")
             .arg("--listen")
             .arg(&addr)
