@@ -23,10 +23,11 @@ fn config(server_extra: &str) -> String {
     )
 }
 
-/// One slow client: a request line, then one header line a second, never
-/// the blank line. How long the server kept the connection open, or `None`
-/// when it was still open after `give_up`.
-async fn slowloris(addr: String, i: usize, give_up: Duration) -> Option<Duration> {
+/// One slow client: connects after `delay`, sends a request line, then one
+/// header line a second, never the blank line. How long the server kept the
+/// connection open, or `None` when it was still open after `give_up`.
+async fn slowloris(addr: String, i: usize, delay: Duration, give_up: Duration) -> Option<Duration> {
+    tokio::time::sleep(delay).await;
     let opened = Instant::now();
     let Ok(stream) = TcpStream::connect(&addr).await else {
         return Some(Duration::ZERO);
@@ -93,9 +94,14 @@ async fn slow_header_clients_beyond_the_file_limit_leave_health_answering() {
         "{limits}"
     );
 
+    // 300 slow clients arrive over the first 1.5 s and stay as long as the
+    // server lets them.
     let attack = Duration::from_secs(10);
-    let clients: Vec<_> = (0..300)
-        .map(|i| tokio::spawn(slowloris(server.addr.clone(), i, attack)))
+    let clients: Vec<_> = (0..300u32)
+        .map(|i| {
+            let delay = Duration::from_millis(5) * i;
+            tokio::spawn(slowloris(server.addr.clone(), i as usize, delay, attack))
+        })
         .collect();
     let mut probes = Vec::new();
     let start = Instant::now();

@@ -123,6 +123,8 @@ pub(crate) async fn serve<T>(
     if closing {
         http.as_mut().graceful_shutdown();
     }
+    // A shed connection finishes the response it may be writing, briefly.
+    let mut shed_by = None;
     loop {
         let deadline = conn.deadline(timeouts);
         tokio::select! {
@@ -133,15 +135,16 @@ pub(crate) async fn serve<T>(
                 return;
             }
             () = conn.wake.notified() => {
-                if conn.is_shed() && !closing {
-                    if conn.is_idle() {
-                        tracing::debug!("idle client connection closed to make room for a new one");
-                        return;
-                    }
+                if conn.is_shed() && shed_by.is_none() {
+                    tracing::debug!("client connection closed to make room for a new one");
                     http.as_mut().graceful_shutdown();
                     closing = true;
+                    if conn.is_idle() {
+                        shed_by = Some(tokio::time::Instant::now() + SHED_GRACE);
+                    }
                 }
             }
+            () = sleep_until(shed_by) => return,
             () = sleep_until(deadline) => {
                 if conn.deadline(timeouts).is_some_and(|d| d <= tokio::time::Instant::now()) {
                     tracing::debug!("client connection closed: too slow to send its request, or idle too long");
@@ -157,6 +160,10 @@ pub(crate) async fn serve<T>(
         }
     }
 }
+
+/// How long an idle connection asked to make room may take to finish
+/// writing a response.
+const SHED_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Sleeps until `deadline`, or forever without one.
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

@@ -92,6 +92,10 @@ pub async fn serve(
                     };
                     let _ = stream.set_nodelay(true);
                     tasks.spawn(connection(stream, ticket, app.clone(), timeouts, tls.clone(), stopped.clone()));
+                    // Let the new connection read its request before the
+                    // next is accepted: a client that sent it at once is
+                    // busy, not idle, when a burst of connections needs room.
+                    tokio::task::yield_now().await;
                 }
                 Err(e) => {
                     let out_of_files = matches!(
