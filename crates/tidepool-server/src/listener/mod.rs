@@ -1,6 +1,6 @@
 //! The HTTP listener: accepts client connections, over TLS when configured,
 //! and serves each with hyper's HTTP/1 within the limits of
-//! [`ListenerSection`](crate::config::ListenerSection).
+//! [`ListenerSection`].
 //!
 //! # Implementation notes
 //! A slow client must not hold the server: each connection's task closes it
