@@ -209,6 +209,13 @@ impl Description {
                         ));
                     }
                 };
+                if sqlite_userinfo(raw) {
+                    // A password here would become part of a file name, and
+                    // so of the file system and of every error naming it.
+                    return Err(ApiError::bad_request(
+                        "a sqlite URL takes no user name or password: send a path",
+                    ));
+                }
                 let (path, open) =
                     sqlite_target(&settings.allow, raw, settings.mode).ok_or_else(refused)?;
                 Ok(Self {
@@ -397,6 +404,15 @@ fn pg_allowed(entry: &AllowEntry, cfg: &tidepool_postgres::PgConfig) -> bool {
         && any_or(user, Some(&cfg.user))
 }
 
+/// Whether a `sqlite://` URL carries user information (`user:pw@`) in its
+/// authority.
+#[cfg(feature = "sqlite")]
+fn sqlite_userinfo(raw: &str) -> bool {
+    raw.strip_prefix("sqlite://")
+        .and_then(|rest| rest.split('/').next())
+        .is_some_and(|authority| authority.contains('@'))
+}
+
 /// The file a SQLite description names, if an entry allows it, and how to
 /// open it.
 #[cfg(feature = "sqlite")]
@@ -532,6 +548,10 @@ mod tests {
         );
         assert!(sqlite_target(&entries, "missing.db", GatewayMode::ReadWrite).is_none());
         assert!(sqlite_target(&entries, "file:a.db?mode=rwc", ro).is_none());
+        assert!(sqlite_userinfo("sqlite://user:pw@a.db"));
+        assert!(sqlite_userinfo("sqlite://user:pw@/srv/a.db"));
+        assert!(!sqlite_userinfo("sqlite:///srv/a@b.db"));
+        assert!(!sqlite_userinfo("a@b.db"));
         let creating = [AllowEntry::Sqlite {
             directory: inside.clone(),
             create: true,

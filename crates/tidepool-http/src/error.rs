@@ -184,6 +184,11 @@ pub(crate) fn for_status(status: StatusCode) -> ApiError {
 
 /// Masks secrets in text: URL passwords, `password=` pairs, and every
 /// registered secret. Cheap to clone; clones share the secret list.
+///
+/// The list holds the operator's secrets only (tokens, configured
+/// passwords), registered while the server starts; it is never fed what a
+/// tenant sends. A request's own secrets (a description's password) are
+/// masked for that request alone with [`clean_with`](Self::clean_with).
 #[derive(Clone, Default)]
 pub struct Redactor {
     secrets: Arc<RwLock<Vec<String>>>,
@@ -233,8 +238,24 @@ impl Redactor {
 
     /// `text` with every secret masked.
     pub fn clean(&self, text: &str) -> String {
+        self.clean_with(text, &[])
+    }
+
+    /// `text` with every secret masked, and `request` too: the secrets of
+    /// one request (a description's password), which are never kept.
+    pub fn clean_with(&self, text: &str, request: &[&str]) -> String {
         let mut out = mask_url_passwords(text);
         out = mask_pairs(&out);
+        let mut request: Vec<&str> = request
+            .iter()
+            .copied()
+            .filter(|s| s.chars().count() >= 4)
+            .collect();
+        // Longest first, so a secret containing another is masked whole.
+        request.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        for s in request {
+            out = out.replace(s, MASK);
+        }
         let secrets = self.secrets.read().unwrap_or_else(PoisonError::into_inner);
         for s in secrets.iter() {
             if out.contains(s.as_str()) {
@@ -245,12 +266,19 @@ impl Redactor {
     }
 }
 
-/// The password in `scheme://user:password@host...`, percent-decoded or
-/// not (both forms are returned through the raw one here; callers register
-/// what they parsed as well).
+/// The end of a URL's authority in `rest` (the text after `://`): where a
+/// PostgreSQL URL's parser ends it (`/` or `?`; a `#` belongs to the
+/// password), or at whitespace or a quote in running text.
+fn authority_end(rest: &str) -> usize {
+    rest.find(|c: char| c.is_whitespace() || matches!(c, '/' | '?' | '"' | '\''))
+        .unwrap_or(rest.len())
+}
+
+/// The password in `scheme://user:password@host...`, as written (not
+/// percent-decoded; callers register what they parsed as well).
 pub fn url_password(url: &str) -> Option<&str> {
     let rest = &url[url.find("://")? + 3..];
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let authority = &rest[..authority_end(rest)];
     let userinfo = &authority[..authority.rfind('@')?];
     let (_, password) = userinfo.split_once(':')?;
     (!password.is_empty()).then_some(password)
@@ -263,11 +291,8 @@ pub fn mask_url_passwords(text: &str) -> String {
     while let Some(i) = rest.find("://") {
         out.push_str(&rest[..i + 3]);
         rest = &rest[i + 3..];
-        // The authority ends at whitespace or a path; the last `@` in it
-        // ends the user info.
-        let end = rest
-            .find(|c: char| c.is_whitespace() || matches!(c, '/' | '?' | '#' | '"' | '\''))
-            .unwrap_or(rest.len());
+        // The last `@` in the authority ends the user info.
+        let end = authority_end(rest);
         let authority = &rest[..end];
         match (authority.rfind('@'), authority.find(':')) {
             (Some(at), Some(colon)) if colon < at => {
@@ -335,6 +360,26 @@ mod tests {
         assert_eq!(r.clean("postgres://u:a@b@h/d"), "postgres://u:***@h/d");
         assert_eq!(url_password("postgres://u:a@b@h/d"), Some("a@b"));
         assert_eq!(url_password("postgres://u@h/d"), None);
+        assert_eq!(
+            r.clean("postgres://app:p#1@db:5432/x"),
+            "postgres://app:***@db:5432/x",
+            "a `#` is part of the password, as the PostgreSQL parser reads it"
+        );
+        assert_eq!(url_password("postgres://app:p#1@db/x"), Some("p#1"));
+    }
+
+    #[test]
+    fn a_requests_secrets_are_masked_for_that_request_only() {
+        let r = Redactor::new();
+        assert_eq!(
+            r.clean_with("role app-pw-1234 refused", &["app-pw-1234"]),
+            "role *** refused"
+        );
+        assert_eq!(
+            r.clean("role app-pw-1234 refused"),
+            "role app-pw-1234 refused"
+        );
+        assert_eq!(format!("{r:?}"), "Redactor { secrets: 0 }");
     }
 
     #[test]

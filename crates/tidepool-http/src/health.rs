@@ -1,6 +1,7 @@
 //! The health resource: `GET /health` (liveness) and `GET /health/db`
 //! (every configured pool gets and validates a connection, at most once per
-//! `health_cache`; 503 naming the failing ones).
+//! `health_cache`; 503 naming the failing ones, 200 `degraded` naming the
+//! busy ones).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
+use tidepool::CheckError;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -34,18 +36,28 @@ pub(crate) async fn live() -> Json<Live> {
 #[derive(Debug, Serialize)]
 pub(crate) struct PoolCheck {
     ok: bool,
+    /// `ok`, `busy` (no connection came free in time: every one in use, or
+    /// the pool paused — not down) or `down` (the database failed).
+    state: &'static str,
+    /// Why a busy pool is busy (the pool's own words, no driver text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    /// Why a pool is down (the driver's text, for admins only).
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
 pub(crate) struct DbHealth {
+    /// `ok`, `degraded` (some pools busy, none down: 200) or `failing`
+    /// (some pool down: 503).
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<String>,
     failing: Vec<String>,
+    busy: Vec<String>,
     pools: BTreeMap<String, PoolCheck>,
     /// How old the checks are, in milliseconds.
     age_ms: u64,
@@ -58,8 +70,8 @@ pub(crate) struct Cache {
     last: tokio::sync::Mutex<Option<(Instant, Arc<Checked>)>>,
 }
 
-/// Each configured pool's check: `Err` holds the (redacted) reason.
-type Checked = BTreeMap<String, Result<(), String>>;
+/// Each configured pool's check; a down pool's message is redacted.
+type Checked = BTreeMap<String, Result<(), CheckError>>;
 
 impl Cache {
     /// The checks, made now if the last ones are older than `max_age`.
@@ -96,9 +108,14 @@ async fn check_configured(state: &AppState) -> Checked {
             continue;
         };
         let result = result.map_err(|e| {
-            let e = state.redactor().clean(&e);
-            tracing::warn!(pool = %name, error = %e, "database health check failed");
-            e
+            if e.is_busy() {
+                tracing::debug!(pool = %name, reason = %e, "database health check: the pool is busy, not down");
+                e
+            } else {
+                let text = state.redactor().clean(e.message());
+                tracing::warn!(pool = %name, error = %text, "database health check failed");
+                CheckError::Down(text)
+            }
         });
         out.insert(name, result);
     }
@@ -106,8 +123,10 @@ async fn check_configured(state: &AppState) -> Checked {
 }
 
 /// `GET /health/db`: the configured pools' checks, at most one round every
-/// `health_cache`. The database's error texts (which name hosts, roles and
-/// databases) are shown to admins only.
+/// `health_cache`. A pool whose connections are all in use is busy, not
+/// down: 200 `degraded`; 503 only when a database fails. The database's
+/// error texts (which name hosts, roles and databases) are shown to admins
+/// only.
 pub(crate) async fn db(
     State(state): State<AppState>,
     Monitor(caller): Monitor,
@@ -116,18 +135,32 @@ pub(crate) async fn db(
     let admin = caller.is_some_and(|c| state.tenant(c).role == Role::Admin);
     let mut pools = BTreeMap::new();
     let mut failing = Vec::new();
+    let mut busy = Vec::new();
     for (name, result) in checked.iter() {
         let check = match result {
             Ok(()) => PoolCheck {
                 ok: true,
+                state: "ok",
+                reason: None,
                 error: None,
             },
+            Err(e) if e.is_busy() => {
+                busy.push(name.clone());
+                PoolCheck {
+                    ok: false,
+                    state: "busy",
+                    reason: Some(e.message().to_owned()),
+                    error: None,
+                }
+            }
             Err(e) => {
                 failing.push(name.clone());
                 PoolCheck {
                     ok: false,
+                    state: "down",
+                    reason: None,
                     error: Some(if admin {
-                        e.clone()
+                        e.message().to_owned()
                     } else {
                         "unavailable".to_owned()
                     }),
@@ -137,25 +170,34 @@ pub(crate) async fn db(
         pools.insert(name.clone(), check);
     }
     let age_ms = u64::try_from(age.as_millis()).unwrap_or(u64::MAX);
-    if failing.is_empty() {
-        let report = DbHealth {
-            status: "ok",
-            error: None,
-            detail: None,
-            failing,
-            pools,
-            age_ms,
-        };
-        (StatusCode::OK, Json(report))
+    let (code, status, error, detail) = if !failing.is_empty() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "failing",
+            Some("database_unavailable"),
+            Some(format!("failing pools: {}", failing.join(", "))),
+        )
+    } else if !busy.is_empty() {
+        (
+            StatusCode::OK,
+            "degraded",
+            None,
+            Some(format!(
+                "busy pools (every connection in use, or paused; not down): {}",
+                busy.join(", ")
+            )),
+        )
     } else {
-        let report = DbHealth {
-            status: "failing",
-            error: Some("database_unavailable"),
-            detail: Some(format!("failing pools: {}", failing.join(", "))),
-            failing,
-            pools,
-            age_ms,
-        };
-        (StatusCode::SERVICE_UNAVAILABLE, Json(report))
-    }
+        (StatusCode::OK, "ok", None, None)
+    };
+    let report = DbHealth {
+        status,
+        error,
+        detail,
+        failing,
+        busy,
+        pools,
+        age_ms,
+    };
+    (code, Json(report))
 }

@@ -52,13 +52,19 @@ fn schemas() -> Value {
         "DbHealth": {
             "type": "object",
             "properties": {
-                "status": { "enum": ["ok", "failing"] },
+                "status": { "enum": ["ok", "degraded", "failing"] },
                 "failing": { "type": "array", "items": string },
+                "busy": { "type": "array", "items": string },
                 "pools": { "type": "object", "additionalProperties": {
                     "type": "object",
-                    "properties": { "ok": { "type": "boolean" }, "error": string }
+                    "properties": {
+                        "ok": { "type": "boolean" },
+                        "state": { "enum": ["ok", "busy", "down"] },
+                        "reason": string,
+                        "error": string
+                    }
                 }},
-                "error": string, "detail": string
+                "error": string, "detail": string, "age_ms": { "type": "integer" }
             }
         },
         "HealthStatus": { "enum": ["healthy", "degraded", "unhealthy"] },

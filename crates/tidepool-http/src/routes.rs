@@ -97,7 +97,7 @@ pub const ROUTES: &[Route] = &[
         method: "get",
         path: "/health/db",
         access: Access::Monitor,
-        summary: "Database health: every pool gets and validates a connection; 503 names the failing pools",
+        summary: "Database health: every pool gets and validates a connection; 503 names the failing pools, 200 `degraded` the busy ones (busy is not down)",
         request: None,
         success: (200, Some("DbHealth")),
         errors: &[401, 429, 503],

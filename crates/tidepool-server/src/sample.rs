@@ -57,17 +57,19 @@ pub async fn ensure(pool: &SqlitePool) -> Result<(), String> {
     Ok(())
 }
 
-/// The admin token of the bundled default: read from `dir/admin-token`, or
+/// The admin token of the bundled default: read from `dir/admin-token`
+/// (held to the rules of [`token_file`](crate::config::token_file)), or
 /// made (random, 64 hex digits) and written there with owner-only access.
 /// The token itself is never logged; the log says where it is.
 ///
 /// # Errors
-/// A message when the file cannot be read or written.
+/// A message when the file cannot be read or written, is open to others, or
+/// holds a short token.
 pub fn admin_token(dir: &Path) -> Result<String, String> {
     let path = dir.join("admin-token");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        let token = text.trim().to_owned();
-        if !token.is_empty() {
+    if path.exists() {
+        let read = crate::config::token_file::read(&path)?;
+        if let Some(token) = read.into_iter().next() {
             tracing::info!(file = %path.display(), "admin token read from file");
             return Ok(token);
         }

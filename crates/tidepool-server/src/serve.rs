@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tidepool::{Pool, Registry};
+use tidepool::{BuildError, Pool, Registry};
 use tidepool_http::gateway::{PgGateway, SqliteGateway};
 use tidepool_http::{AppState, GatewayMode, Redactor, Settings};
 use tidepool_postgres::{PgManager, PgPool};
@@ -86,18 +86,25 @@ pub async fn run(
     if let Some(addr) = listen {
         cfg.server.listen = addr;
     }
+    let tls = cfg
+        .listener
+        .tls()
+        .map(|(cert, key)| crate::listener::tls::acceptor(cert, key))
+        .transpose()?;
+    if let Some(dir) = data_dir {
+        // The demo database lives here, whether or not a token file does.
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {}", dir.display(), e.kind()))?;
+    }
     let redactor = Redactor::new();
     let mut tokens = tokens(&cfg);
     for t in &tokens {
         redactor.add(t.clone());
     }
-    if let Some(dir) = data_dir {
-        // The demo database lives there, whether or not the token does.
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        if tokens.is_empty() {
-            tokens.push(sample::admin_token(dir)?);
-        }
+    if let Some(dir) = data_dir
+        && tokens.is_empty()
+    {
+        tokens.push(sample::admin_token(dir)?);
     }
     if !tokens.is_empty() && cfg.tenants.iter().any(|t| t.name == LEGACY_ADMIN) {
         return Err(format!(
@@ -128,8 +135,9 @@ pub async fn run(
                 let pool = Pool::builder(manager)
                     .config(section.pool.clone())
                     .name(name.as_str())
-                    .build()
-                    .map_err(|e| format!("pool `{name}`: {e}"))?;
+                    .build_warm()
+                    .await
+                    .map_err(|e| build_error(name, &e, &redactor))?;
                 registry
                     .insert(pool.clone())
                     .map_err(|e| format!("pool `{name}`: {e}"))?;
@@ -147,8 +155,9 @@ pub async fn run(
                 let pool = Pool::builder(manager)
                     .config(section.pool.clone())
                     .name(name.as_str())
-                    .build()
-                    .map_err(|e| format!("pool `{name}`: {e}"))?;
+                    .build_warm()
+                    .await
+                    .map_err(|e| build_error(name, &e, &redactor))?;
                 registry
                     .insert(pool.clone())
                     .map_err(|e| format!("pool `{name}`: {e}"))?;
@@ -181,19 +190,22 @@ pub async fn run(
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(
-        "tidepool {} listening on http://{addr}",
+        "tidepool {} listening on {scheme}://{addr}",
         env!("CARGO_PKG_VERSION")
     );
     if cfg!(feature = "dashboard") {
-        tracing::info!("dashboard: open http://{addr}/ in a browser");
+        tracing::info!("dashboard: open {scheme}://{addr}/ in a browser");
     }
-    tracing::info!("open http://{addr}/api/v1/pools (API: http://{addr}/api/v1/openapi.json)");
+    tracing::info!(
+        "open {scheme}://{addr}/api/v1/pools (API: {scheme}://{addr}/api/v1/openapi.json)"
+    );
 
     let (tx, mut rx) = tokio::sync::watch::channel(false);
     let app = tidepool_http::router(state.clone());
     let streams = state.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = crate::listener::serve(listener, app, &cfg.listener, tls, async move {
         shutdown_signal().await;
         // Dashboard streams never end by themselves: end them, so that
         // shutdown waits only for requests.
@@ -206,9 +218,7 @@ pub async fn run(
         tokio::time::sleep(grace).await;
     };
     tokio::select! {
-        result = std::future::IntoFuture::into_future(server) => {
-            result.map_err(|e| format!("server error: {e}"))?;
-        }
+        () = server => {}
         () = deadline => tracing::warn!(?grace, "in-flight requests did not finish in time"),
     }
     maintenance.abort();
@@ -227,6 +237,18 @@ pub async fn run(
     registry.close_all();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Why pool `name` could not be built: an invalid setting, or (with
+/// `warm_up = "eager_fail_fast"`) a database that cannot be reached.
+fn build_error<E: std::error::Error>(name: &str, e: &BuildError<E>, redactor: &Redactor) -> String {
+    match e {
+        BuildError::Config(e) => format!("pool `{name}`: {e}"),
+        BuildError::Connect(e) => format!(
+            "pool `{name}`: warm_up = \"eager_fail_fast\" and its database cannot be reached, so the server does not start: {}",
+            redactor.clean(&e.to_string())
+        ),
+    }
 }
 
 /// Checks the role of each PostgreSQL gateway pool and logs what it found:

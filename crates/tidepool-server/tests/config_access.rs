@@ -18,6 +18,12 @@ fn tenants_descriptions_and_gateway_modes_parse_with_their_defaults() {
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("ops-token");
     std::fs::write(&token_file, "ops-token-from-a-file-0123456789\n").unwrap();
+    #[cfg(unix)]
+    std::fs::set_permissions(
+        &token_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     let cfg = parse(&format!(
         r#"
 [[tenants]]

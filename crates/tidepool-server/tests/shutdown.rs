@@ -41,17 +41,7 @@ async fn sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_0() {
     let id = server.open_session(TOKEN, "demo").await;
     assert_eq!(in_use(&server).await, 0);
 
-    let sql = json!({
-        "sql": format!(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {ROWS}) \
-             SELECT count(*) AS c FROM n"
-        )
-    })
-    .to_string();
-    let (addr, path) = (server.addr.clone(), format!("/api/v1/sessions/{id}/query"));
-    let slow = tokio::spawn(async move {
-        common::request(&addr, "POST", &path, Some(TOKEN), Some(&sql)).await
-    });
+    let slow = server.spawn_counting(TOKEN, &id, ROWS);
 
     // The query holds the pool's connection while it runs.
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -327,7 +327,7 @@ impl<M: Manager> Pool<M> {
             st.last_error()
         });
         let waited = now.saturating_duration_since(attempt.started);
-        if let Some(held_back) = shared.timeouts_log.allow(now) {
+        if let Some(held_back) = shared.timeouts_log.allow(now, &TimeoutCause::Checks) {
             tracing::warn!(pool = %shared.name, waited_ms = waited.as_millis() as u64, cause = %TimeoutCause::Checks, similar_held_back = held_back, "get timed out");
         }
         PoolError::Timeout {
@@ -459,7 +459,7 @@ impl<M: Manager> Pool<M> {
         });
         outcome.map_err(|(cause, last_error)| {
             let waited = now.saturating_duration_since(started);
-            if let Some(held_back) = shared.timeouts_log.allow(now) {
+            if let Some(held_back) = shared.timeouts_log.allow(now, &cause.kind()) {
                 tracing::warn!(pool = %shared.name, waited_ms = waited.as_millis() as u64, %cause, similar_held_back = held_back, "get timed out");
             }
             // Boxed, so that a get future carries no room for the error.

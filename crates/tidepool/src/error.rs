@@ -223,6 +223,18 @@ pub enum TimeoutCause {
     Checks,
 }
 
+impl TimeoutCause {
+    /// The cause without its numbers: what repeats of one are alike in.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Self::Busy { .. } => "busy",
+            Self::Paused => "paused",
+            Self::NoConnection { .. } => "no connection",
+            Self::Checks => "checks",
+        }
+    }
+}
+
 impl fmt::Display for TimeoutCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

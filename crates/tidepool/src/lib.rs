@@ -44,5 +44,7 @@ pub use health::{
 pub use histogram::{Histogram, LatencySummary};
 pub use manager::Manager;
 pub use pool::{DrainOutcome, Pool};
-pub use registry::{AggregateStats, DEFAULT_IDLE_REMOVAL, PoolHandle, Registry, RegistryError};
+pub use registry::{
+    AggregateStats, CheckError, DEFAULT_IDLE_REMOVAL, PoolHandle, Registry, RegistryError,
+};
 pub use stats::{CloseReason, ClosedCounts, Counters, Derived, Gauges, Histograms, Stats};

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::config::PoolConfig;
-use crate::error::ConfigError;
+use crate::error::{ConfigError, PoolError, TimeoutCause};
 use crate::health::{Advice, Health};
 use crate::stats::{Gauges, Stats};
 use crate::{DrainOutcome, Manager, Pool};
@@ -52,11 +52,12 @@ pub trait PoolHandle: Send + Sync + fmt::Debug {
     /// checked-out connections.
     fn drain(&self, deadline: Duration) -> Pin<Box<dyn Future<Output = DrainOutcome> + Send + '_>>;
     /// Gets a connection within `within` and validates it: a database health
-    /// check. The error is a message for people.
+    /// check. The error says whether the pool was only busy or the database
+    /// failed, with a message for people.
     fn check(
         &self,
         within: Duration,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>>;
+    ) -> Pin<Box<dyn Future<Output = Result<(), CheckError>> + Send + '_>>;
     /// The concrete pool, for downcasting to `Pool<M>`.
     fn as_any(&self) -> &dyn Any;
 }
@@ -101,19 +102,28 @@ impl<M: Manager> PoolHandle for Pool<M> {
     fn check(
         &self,
         within: Duration,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
+    ) -> Pin<Box<dyn Future<Output = Result<(), CheckError>> + Send + '_>> {
         Box::pin(async move {
-            let mut conn = self.get_timeout(within).await.map_err(|e| e.to_string())?;
+            let mut conn = self.get_timeout(within).await.map_err(|e| match &e {
+                PoolError::Timeout {
+                    last_error: None,
+                    cause: TimeoutCause::Busy { .. } | TimeoutCause::Paused,
+                    ..
+                } => CheckError::Busy(e.to_string()),
+                _ => CheckError::Down(e.to_string()),
+            })?;
             let ping = self.manager().validate(&mut conn);
             match tokio::time::timeout(within, ping).await {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(e)) => {
                     conn.mark_broken();
-                    Err(format!("validation failed: {e}"))
+                    Err(CheckError::Down(format!("validation failed: {e}")))
                 }
                 Err(_) => {
                     conn.mark_broken();
-                    Err(format!("validation timed out after {within:?}"))
+                    Err(CheckError::Down(format!(
+                        "validation timed out after {within:?}"
+                    )))
                 }
             }
         })
@@ -122,6 +132,42 @@ impl<M: Manager> PoolHandle for Pool<M> {
         self
     }
 }
+
+/// Why [`PoolHandle::check`] failed. A pool whose connections are all in
+/// use (or that an operator paused) is busy, not down: the database was not
+/// seen failing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CheckError {
+    /// No connection came free in time: every one the pool may open was
+    /// checked out, or the pool is paused. The message says which.
+    Busy(String),
+    /// The database failed: no connection could be opened, or the one
+    /// handed out failed validation; or the pool is closed.
+    Down(String),
+}
+
+impl CheckError {
+    /// Whether the pool was only busy (or paused), not failing.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, Self::Busy(_))
+    }
+
+    /// The message for people.
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Busy(m) | Self::Down(m) => m,
+        }
+    }
+}
+
+impl fmt::Display for CheckError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for CheckError {}
 
 /// An error from the registry.
 #[derive(Debug)]

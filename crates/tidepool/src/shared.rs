@@ -262,24 +262,43 @@ impl<M: Manager> Shared<M> {
     }
 }
 
-/// Lets a repeated warning through at most once a second, and says how many
-/// were held back in between.
+/// Lets a warning through when it says something new, a repeat of the
+/// last one at most once every [`REPEAT_GAP`], and anything at most once a
+/// second; says how many were held back in between. "The same" is the same
+/// key (the hash of what the warning says), so a database that stays down
+/// is reported once a minute, not at every retry.
 #[derive(Debug, Default)]
 pub(crate) struct Throttle {
     /// When the last one was let through, in the pool's clock (+1, so that
     /// zero means never).
     last: AtomicU64,
+    /// The key of the last one let through.
+    key: AtomicU64,
     held_back: AtomicU64,
 }
 
+/// The least time between two warnings that say the same thing.
+pub(crate) const REPEAT_GAP: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl Throttle {
     /// `Some(n)` to write this one, `n` having been held back since the
-    /// last; `None` to hold it back.
-    pub(crate) fn allow(&self, now: Stamp) -> Option<u64> {
+    /// last; `None` to hold it back. `what` is what the warning says.
+    pub(crate) fn allow(&self, now: Stamp, what: &dyn std::fmt::Display) -> Option<u64> {
         const GAP: u64 = 1_000_000_000;
+        let key = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::hash::DefaultHasher::new();
+            what.to_string().hash(&mut h);
+            h.finish()
+        };
         let now = now.nanos_since(Stamp::default()).saturating_add(1);
         let last = self.last.load(Ordering::Relaxed);
-        if last != 0 && now.saturating_sub(last) < GAP
+        let gap = if self.key.load(Ordering::Relaxed) == key {
+            u64::try_from(REPEAT_GAP.as_nanos()).unwrap_or(u64::MAX)
+        } else {
+            GAP
+        };
+        if last != 0 && now.saturating_sub(last) < gap
             || self
                 .last
                 .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
@@ -288,6 +307,7 @@ impl Throttle {
             self.held_back.fetch_add(1, Ordering::Relaxed);
             return None;
         }
+        self.key.store(key, Ordering::Relaxed);
         Some(self.held_back.swap(0, Ordering::Relaxed))
     }
 }
@@ -298,14 +318,16 @@ mod tests {
     use std::time::Duration;
 
     #[test]
-    fn a_throttle_lets_one_through_a_second_and_counts_the_rest() {
+    fn a_throttle_lets_news_through_once_a_second_and_repeats_once_a_minute() {
         let t = Throttle::default();
         let at = |ms| Stamp::default() + Duration::from_millis(ms);
-        assert_eq!(t.allow(at(0)), Some(0));
-        assert_eq!(t.allow(at(10)), None);
-        assert_eq!(t.allow(at(999)), None);
-        assert_eq!(t.allow(at(1000)), Some(2));
-        assert_eq!(t.allow(at(1500)), None);
-        assert_eq!(t.allow(at(5000)), Some(1));
+        assert_eq!(t.allow(at(0), &"refused"), Some(0));
+        assert_eq!(t.allow(at(10), &"refused"), None);
+        assert_eq!(t.allow(at(999), &"timed out"), None, "one a second at most");
+        assert_eq!(t.allow(at(1000), &"timed out"), Some(2), "news");
+        assert_eq!(t.allow(at(1500), &"timed out"), None);
+        assert_eq!(t.allow(at(30_000), &"timed out"), None, "a repeat");
+        assert_eq!(t.allow(at(61_000), &"timed out"), Some(2), "a minute on");
+        assert_eq!(t.allow(at(62_000), &"refused"), Some(0));
     }
 }

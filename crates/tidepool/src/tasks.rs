@@ -110,7 +110,7 @@ pub(crate) fn create<M: Manager>(
                     }
                     ConnectError::TimedOut { .. } | ConnectError::Unusable { .. } => false,
                 };
-                if let Some(held_back) = shared.connects_log.allow(now) {
+                if let Some(held_back) = shared.connects_log.allow(now, &error) {
                     tracing::warn!(pool = %shared.name, error = %error, similar_held_back = held_back, "connect failed");
                 }
                 shared.with_state(|st| st.create_failed(kind, error, permanent, now));

@@ -146,3 +146,32 @@ async fn a_handle_drains_its_pool() {
     assert!(outcome.is_complete());
     assert!(pool.is_closed());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_check_tells_a_busy_or_paused_pool_from_a_failing_database() {
+    use tidepool::{CheckError, PoolHandle};
+    let pool = Pool::builder(common::Fake::new())
+        .name("one")
+        .max_size(1)
+        .build()
+        .unwrap();
+    let handle: &dyn PoolHandle = &pool;
+    assert_eq!(handle.check(Duration::from_secs(1)).await, Ok(()));
+    let held = pool.get().await.unwrap();
+    let busy = handle.check(Duration::from_secs(1)).await.unwrap_err();
+    assert!(busy.is_busy(), "{busy}");
+    assert!(busy.message().contains("all connections busy"), "{busy}");
+    drop(held);
+    pool.pause();
+    let paused = handle.check(Duration::from_secs(1)).await.unwrap_err();
+    assert!(paused.is_busy(), "{paused}");
+    pool.resume();
+
+    let fake = common::Fake::new();
+    fake.0.set_fail_all(true);
+    let failing = Pool::builder(fake).name("down").build().unwrap();
+    let down = PoolHandle::check(&failing, Duration::from_secs(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(down, CheckError::Down(_)), "{down}");
+}

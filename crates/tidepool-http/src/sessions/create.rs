@@ -221,14 +221,14 @@ pub(super) async fn open_on_demand(
             .ok_or_else(|| ApiError::unavailable("the pool vanished while being made"))?;
         if let Err(e) = handle.check(settings.health_check_timeout).await {
             state.remove_on_demand(name);
-            let detail = match description.password() {
-                Some(p) if !p.is_empty() => e.replace(p, crate::MASK),
-                _ => e,
-            };
+            let own: Vec<&str> = description.password().into_iter().collect();
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "connection_failed",
-                format!("could not connect: {}", redactor.clean(&detail)),
+                format!(
+                    "could not connect: {}",
+                    redactor.clean_with(e.message(), &own)
+                ),
             ));
         }
         tracing::info!(pool = %name, tenant = %tenant.name, backend = description.backend(), "on-demand pool created");

@@ -81,18 +81,9 @@ pub(super) fn tenants(
         }
         let mut own = t.tokens.clone();
         if let Some(file) = &t.token_file {
-            let text = std::fs::read_to_string(file).map_err(|e| {
-                ctx.err(
-                    Some(&format!("{key}.token_file")),
-                    format!("cannot read {}: {}", file.display(), e.kind()),
-                )
-            })?;
-            own.extend(
-                text.lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .map(str::to_owned),
-            );
+            let read = super::token_file::read(file)
+                .map_err(|m| ctx.err(Some(&format!("{key}.token_file")), m))?;
+            own.extend(read);
         }
         if own.is_empty() {
             return Err(ctx.err(

@@ -31,7 +31,7 @@ impl Config {
             })
             .collect();
         let d = &self.descriptions;
-        serde_json::json!({
+        let mut doc = serde_json::json!({
             "origin": self.origin,
             "server": {
                 "listen": s.listen.to_string(),
@@ -63,6 +63,8 @@ impl Config {
                 "pool": d.pool,
             },
             "pools": pools,
-        })
+        });
+        self.listener.json_into(&mut doc["server"]);
+        doc
     }
 }

@@ -26,8 +26,12 @@ use toml::{Table, Value};
 mod access;
 mod bounds;
 mod json;
+pub mod listener;
+mod scrub;
+pub mod token_file;
 
 pub use access::LEGACY_ADMIN;
+pub use listener::ListenerSection;
 
 /// A configuration error: where, which key, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,6 +192,8 @@ pub struct Config {
     pub origin: String,
     /// `[server]`.
     pub server: ServerSection,
+    /// The listener's keys of `[server]` (timeouts, connections, HTTPS).
+    pub listener: ListenerSection,
     /// `[[tenants]]`, in order.
     pub tenants: Vec<Tenant>,
     /// `[descriptions]`.
@@ -199,15 +205,18 @@ pub struct Config {
 pub(crate) struct Ctx<'a> {
     origin: &'a str,
     text: &'a str,
+    /// The values `${VAR}` took from the environment, masked in messages.
+    interpolated: std::cell::RefCell<Vec<String>>,
 }
 
 impl Ctx<'_> {
+    /// An error at `key`; `message` is scrubbed of any value it quotes.
     pub(crate) fn err(&self, key: Option<&str>, message: impl Into<String>) -> ConfigError {
         ConfigError {
             origin: self.origin.to_owned(),
             line: key.and_then(|k| key_line(self.text, k)),
             key: key.map(str::to_owned),
-            message: message.into(),
+            message: scrub::scrub(&message.into(), &self.interpolated.borrow()),
         }
     }
 }
@@ -265,6 +274,7 @@ fn interpolate(
                         )
                     })?;
                     out.push_str(&v);
+                    ctx.interpolated.borrow_mut().push(v);
                     rest = &after[end + 1..];
                 } else {
                     out.push('$');
@@ -438,7 +448,11 @@ impl Config {
         origin: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let ctx = Ctx { origin, text };
+        let ctx = Ctx {
+            origin,
+            text,
+            interpolated: std::cell::RefCell::default(),
+        };
         let mut root: Table = toml::from_str(text).map_err(|e| ConfigError {
             origin: origin.to_owned(),
             line: e
@@ -456,9 +470,11 @@ impl Config {
             }
             interpolate(v, k, env, &ctx)?;
         }
-        let server = match root.get("server") {
+        let mut listener = ListenerSection::default();
+        let server = match root.get_mut("server") {
             None => ServerSection::default(),
             Some(Value::Table(t)) => {
+                listener = listener::take(t, &ctx)?;
                 for old in ["allow_connection_descriptions", "connection_allow_list"] {
                     if t.contains_key(old) {
                         return Err(ctx.err(
@@ -520,6 +536,7 @@ impl Config {
         Ok(Self {
             origin: origin.to_owned(),
             server,
+            listener,
             tenants,
             descriptions,
             pools,
@@ -562,6 +579,7 @@ impl Config {
         Self {
             origin: "(bundled default)".to_owned(),
             server,
+            listener: ListenerSection::default(),
             tenants: Vec::new(),
             descriptions: Descriptions::default(),
             pools,

@@ -28,16 +28,46 @@ pub fn free_port() -> u16 {
 impl Server {
     /// Starts `tidepool serve --listen ... [args]` in `dir` with `env`.
     pub async fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_with_files(dir, args, env, None).await
+    }
+
+    /// [`start`](Self::start), with the process's open-file limit set to
+    /// `nofile` when given (`ulimit -n` in a shell that then runs it).
+    pub async fn start_with_files(
+        dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        nofile: Option<u64>,
+    ) -> Self {
         let addr = format!("127.0.0.1:{}", free_port());
-        Self::start_on(dir, &addr, args, env).await
+        Self::spawn(dir, &addr, args, env, nofile).await
     }
 
     /// Starts `tidepool serve --listen addr [args]` in `dir` with `env`.
     pub async fn start_on(dir: &Path, addr: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn(dir, addr, args, env, None).await
+    }
+
+    async fn spawn(
+        dir: &Path,
+        addr: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        nofile: Option<u64>,
+    ) -> Self {
         let addr = addr.to_owned();
         let log = dir.join(format!("server-{}.log", addr.replace([':', '.'], "-")));
         let file = std::fs::File::create(&log).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tidepool"));
+        let mut cmd = match nofile {
+            None => Command::new(env!("CARGO_BIN_EXE_tidepool")),
+            Some(n) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                    .arg(env!("CARGO_BIN_EXE_tidepool"));
+                sh
+            }
+        };
         cmd.arg("serve")
             .arg("--listen")
             .arg(&addr)
@@ -221,6 +251,27 @@ pub struct Reply {
 }
 
 impl Server {
+    /// Starts, in a task of its own, a query in session `id` that counts
+    /// `rows` rows in SQLite (seconds for millions): it holds a connection
+    /// while it runs. Its reply when it ends.
+    pub fn spawn_counting(
+        &self,
+        token: &str,
+        id: &str,
+        rows: u64,
+    ) -> tokio::task::JoinHandle<std::io::Result<Reply>> {
+        let sql = serde_json::json!({
+            "sql": format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows}) \
+                 SELECT count(*) AS c FROM n"
+            )
+        })
+        .to_string();
+        let (addr, path) = (self.addr.clone(), format!("/api/v1/sessions/{id}/query"));
+        let token = token.to_owned();
+        tokio::spawn(async move { request(&addr, "POST", &path, Some(&token), Some(&sql)).await })
+    }
+
     /// Writes `toml` to `dir/tidepool.toml` and starts the server with it.
     pub async fn with_config(dir: &Path, toml: &str, env: &[(&str, &str)]) -> Self {
         let config = dir.join("tidepool.toml");

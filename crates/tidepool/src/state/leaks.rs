@@ -49,7 +49,7 @@ impl Report {
         match self {
             Self::Leak { id, held, caller } => match &caller.backtrace {
                 Some(bt) => tracing::warn!(
-                    pool,
+                    pool = %pool,
                     connection = id,
                     held_ms = held.as_millis() as u64,
                     checked_out_at = %caller.location,
@@ -57,7 +57,7 @@ impl Report {
                     "possible connection leak"
                 ),
                 None => tracing::warn!(
-                    pool,
+                    pool = %pool,
                     connection = id,
                     held_ms = held.as_millis() as u64,
                     checked_out_at = %caller.location,
@@ -65,7 +65,7 @@ impl Report {
                 ),
             },
             Self::Returned { id, held, location } => tracing::warn!(
-                pool,
+                pool = %pool,
                 connection = id,
                 held_ms = held.as_millis() as u64,
                 checked_out_at = %location,
