@@ -218,3 +218,90 @@ async fn last_value(admin: &tidepool_postgres::tokio_postgres::Client) -> i64 {
         .unwrap()
         .get(0)
 }
+
+/// A server whose result byte limit is 1 MiB, with a SQLite pool `lite`
+/// and, when `pg` is given, a PostgreSQL pool `main` at that address.
+async fn one_mib_server(dir: &std::path::Path, pg: Option<&str>) -> Server {
+    let main = pg.map_or_else(String::new, |addr| {
+        format!(
+            r#"
+[pools.main]
+backend = "postgres"
+url = "postgres://{ROLE}@{addr}/test?sslmode=disable&application_name=tp_bound_escapes"
+max_size = 1
+"#
+        )
+    });
+    let toml = format!(
+        r#"
+[server]
+max_result_bytes = 1048576
+{}
+[pools.lite]
+backend = "sqlite"
+path = "lite.db"
+{main}"#,
+        tenant()
+    );
+    Server::with_config(dir, &toml, &[]).await
+}
+
+/// The answer to `sql` must be cut at the 1 MiB limit (`cut`) or refused
+/// with 422 (`!cut`), its body never much over 1 MiB.
+async fn assert_within_one_mib(server: &Server, sid: &str, sql: &str, cut: bool) {
+    let r = server.query(TOKEN, sid, sql, json!([])).await;
+    let head = &r.body[..r.body.len().min(300)];
+    eprintln!("{sql}: {} with {} bytes", r.status, r.body.len());
+    assert!(
+        r.body.len() < 1024 * 1024 + 4096,
+        "{sql}: an answer of {} bytes under a limit of 1 MiB: {head}",
+        r.body.len()
+    );
+    if cut {
+        assert_eq!(r.status, 200, "{sql}: {head}");
+        assert_eq!(r.json["truncated_by"], "max_result_bytes", "{sql}: {head}");
+    } else {
+        assert_eq!(r.status, 422, "{sql}: {head}");
+        assert_eq!(r.json["error"], "result_too_large", "{sql}: {head}");
+    }
+}
+
+/// Text that JSON escapes — quotes, backslashes, newlines, other control
+/// characters (six bytes each as `\u0001`) — counts as the JSON it
+/// becomes, not as its raw bytes, so the answer stays within
+/// `max_result_bytes`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_text_counts_as_the_escaped_json_it_becomes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = one_mib_server(dir.path(), None).await;
+    let sid = server.open_session(TOKEN, "lite").await;
+    // 100 rows of 100000 quotes: 200 kB of JSON each.
+    let quotes = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100) \
+                  SELECT replace(hex(zeroblob(50000)), '0', '\"') AS s FROM c";
+    assert_within_one_mib(&server, &sid, quotes, true).await;
+    // One value of 400000 control characters: 2.4 MB of JSON.
+    let controls = "SELECT replace(hex(zeroblob(200000)), '0', char(1)) AS s";
+    assert_within_one_mib(&server, &sid, controls, false).await;
+    // Bytes that are not UTF-8 are sent as U+FFFD, three bytes each.
+    let invalid = "SELECT CAST(replace(zeroblob(600000), x'00', x'ff') AS TEXT) AS s";
+    assert_within_one_mib(&server, &sid, invalid, false).await;
+}
+
+/// The same on PostgreSQL: text with quotes or newlines, and text with
+/// other control characters (sent as hex).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_text_counts_as_the_escaped_json_it_becomes() {
+    let Some((admin, addr)) = pg_admin().await else {
+        return;
+    };
+    pg_plain_role(&admin, ROLE, "bound_limits").await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = one_mib_server(dir.path(), Some(&addr)).await;
+    let sid = server.open_session(TOKEN, "main").await;
+    let quotes = "SELECT repeat('\"', 100000) AS s FROM generate_series(1, 100)";
+    assert_within_one_mib(&server, &sid, quotes, true).await;
+    let newlines = "SELECT repeat(E'\\n', 600000) AS s";
+    assert_within_one_mib(&server, &sid, newlines, false).await;
+    let controls = "SELECT repeat(chr(1), 600000) AS s";
+    assert_within_one_mib(&server, &sid, controls, false).await;
+}

@@ -87,8 +87,20 @@ pub(super) fn row_size(values: impl IntoIterator<Item = usize>) -> usize {
     sum.saturating_add(2 + n.saturating_sub(1))
 }
 
-/// About how many bytes `v` takes as JSON text (strings are counted
-/// without the escapes a few characters need).
+/// The length of `s` as a JSON string: its quotes, and the escapes
+/// `serde_json` writes (`\"`, `\\`, `\n` and the like take two bytes, other
+/// control characters six, as `\u0001`).
+pub(super) fn json_str_len(s: &str) -> usize {
+    s.bytes().fold(2_usize, |n, b| {
+        n.saturating_add(match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            0x00..=0x1f => 6,
+            _ => 1,
+        })
+    })
+}
+
+/// How many bytes `v` takes as JSON text.
 pub(super) fn json_size(v: &Value) -> usize {
     match v {
         Value::Null => 4,
@@ -100,10 +112,13 @@ pub(super) fn json_size(v: &Value) -> usize {
             }
         }
         Value::Number(n) => n.to_string().len(),
-        Value::String(s) => s.len() + 2,
+        Value::String(s) => json_str_len(s),
         Value::Array(items) => row_size(items.iter().map(json_size)),
         // `"key":value`, comma-separated, in braces.
-        Value::Object(map) => row_size(map.iter().map(|(k, v)| k.len() + 3 + json_size(v))),
+        Value::Object(map) => row_size(
+            map.iter()
+                .map(|(k, v)| json_str_len(k).saturating_add(1 + json_size(v))),
+        ),
     }
 }
 
@@ -146,7 +161,7 @@ mod tests {
 
     #[test]
     fn sizes_are_those_of_the_json_text() {
-        let v = json!([null, true, 12, "abc", {"k": [1, 2]}]);
+        let v = json!([null, true, 12, "abc", {"k": [1, 2]}, "q\"b\\n\n\u{1}\u{7f}é", {"\"": 1}]);
         assert_eq!(json_size(&v), v.to_string().len());
     }
 }

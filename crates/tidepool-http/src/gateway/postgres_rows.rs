@@ -19,7 +19,7 @@ use serde_json::Value;
 use tokio_postgres::error::{Severity, SqlState};
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 
-use super::budget::{Admit, Budget, json_size, row_size};
+use super::budget::{Admit, Budget, json_size, json_str_len, row_size};
 use super::{GatewayError, QueryLimits, QueryOutput, hex, hex_len};
 
 /// Rows asked for in the first batch of a statement, before any row size
@@ -173,11 +173,9 @@ impl<'a> FromSql<'a> for Cell {
             Type::TIMESTAMPTZ => Value::from(super::pgtext::timestamp(raw, true)?),
             Type::DATE => Value::from(super::pgtext::date(raw)?),
             Type::CHAR => Value::from(i8::from_sql(ty, raw)?),
-            _ => match std::str::from_utf8(raw) {
-                Ok(s) if !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') => {
-                    Value::from(s)
-                }
-                _ => Value::from(hex(raw)),
+            _ => match as_text(raw) {
+                Some(s) => Value::from(s),
+                None => Value::from(hex(raw)),
             },
         };
         Ok(Self(v))
@@ -192,13 +190,21 @@ impl<'a> FromSql<'a> for Cell {
     }
 }
 
+/// A cell of another type as text, when it is UTF-8 with no control
+/// characters but newlines and tabs; otherwise it is sent as hex.
+fn as_text(raw: &[u8]) -> Option<&str> {
+    std::str::from_utf8(raw)
+        .ok()
+        .filter(|s| !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t'))
+}
+
 fn float(f: f64) -> Value {
     serde_json::Number::from_f64(f).map_or_else(|| Value::from(f.to_string()), Value::Number)
 }
 
 /// The size a cell will take as JSON, known from its raw bytes before it
-/// is converted (exact for `bytea`, close for text, an upper bound for
-/// fixed-size types).
+/// is converted (exact for `bytea` and text, an upper bound for fixed-size
+/// types).
 struct RawSize(usize);
 
 impl<'a> FromSql<'a> for RawSize {
@@ -211,10 +217,11 @@ impl<'a> FromSql<'a> for RawSize {
             // Four decimal digits in two bytes.
             Type::NUMERIC => raw.len().saturating_mul(2).saturating_add(4),
             Type::JSON | Type::JSONB => raw.len().saturating_add(2),
-            // Text and the rest: as text when it is UTF-8, else as hex.
-            _ => match std::str::from_utf8(raw) {
-                Ok(_) => raw.len().saturating_add(2),
-                Err(_) => hex_len(raw.len()).saturating_add(2),
+            // Text and the rest: as [`Cell`] sends them, as escaped text
+            // or as hex.
+            _ => match as_text(raw) {
+                Some(s) => json_str_len(s),
+                None => hex_len(raw.len()).saturating_add(2),
             },
         }))
     }

@@ -43,7 +43,7 @@ use tidepool_sqlite::rusqlite::limits::Limit;
 use tidepool_sqlite::rusqlite::types::{Value as SqlValue, ValueRef};
 use tidepool_sqlite::rusqlite::{self, Connection, InterruptHandle, params_from_iter};
 
-use super::budget::{Admit, Budget, row_size};
+use super::budget::{Admit, Budget, json_str_len, row_size};
 use super::sqlite_authorizer::{Refusal, authorizer};
 use super::{
     BoxFuture, ColumnInfo, Gateway, GatewayError, GatewayMode, QueryLimits, QueryOutput, Statement,
@@ -289,9 +289,20 @@ fn value_size(v: ValueRef<'_>) -> usize {
     match v {
         ValueRef::Null => 4,
         ValueRef::Integer(_) | ValueRef::Real(_) => 24,
-        ValueRef::Text(t) => t.len().saturating_add(2),
+        ValueRef::Text(t) => text_size(t),
         ValueRef::Blob(b) => hex_len(b.len()).saturating_add(2),
     }
+}
+
+/// The size of SQLite text as the JSON string [`to_json`] makes of it:
+/// escapes counted, and each sequence that is not UTF-8 as the U+FFFD (3
+/// bytes) it becomes.
+fn text_size(t: &[u8]) -> usize {
+    t.utf8_chunks().fold(2_usize, |n, chunk| {
+        let invalid = if chunk.invalid().is_empty() { 0 } else { 3 };
+        n.saturating_add(json_str_len(chunk.valid()) - 2)
+            .saturating_add(invalid)
+    })
 }
 
 fn execute(
