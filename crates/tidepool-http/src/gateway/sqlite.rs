@@ -101,7 +101,7 @@ impl SqliteGateway {
                         return Err(GatewayError::Timeout(Duration::ZERO));
                     }
                     let out = inside.arm(c, busy_timeout).and_then(|()| work(c, &inside));
-                    Stop::disarm(c, busy_timeout);
+                    inside.disarm(c, busy_timeout);
                     out
                 })
                 .await;
@@ -164,8 +164,17 @@ impl Stop {
     }
 
     /// Puts back what [`arm`](Self::arm) changed: no progress handler, and
-    /// SQLite's own wait of `busy_timeout`.
-    fn disarm(c: &mut Connection, busy_timeout: Duration) {
+    /// SQLite's own wait of `busy_timeout`; and forgets the interrupt
+    /// handle, so that a [`set`](Self::set) coming after the work ended
+    /// (the request timed out or was dropped just as it finished) cannot
+    /// interrupt whatever the connection runs next, for another request.
+    /// `set` interrupts under the same lock, so none is in flight once
+    /// this has taken the handle.
+    fn disarm(&self, c: &mut Connection, busy_timeout: Duration) {
+        self.interrupt
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         let _ = c.progress_handler(0, None::<fn() -> bool>);
         if let Err(e) = c.busy_timeout(busy_timeout) {
             tracing::warn!(error = %e, "could not restore a SQLite connection's busy_timeout");
@@ -529,5 +538,41 @@ impl Gateway for SqliteGateway {
 
     fn schema(&self, limits: QueryLimits) -> BoxFuture<'_, Result<Vec<TableInfo>, GatewayError>> {
         Box::pin(self.run(limits, |c, _| read_schema(c)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A request whose stop comes late — its work already ended and the
+    /// connection went on to another request — must not interrupt that
+    /// other request's statement.
+    #[test]
+    fn a_stop_set_after_its_work_ended_leaves_the_next_work_alone() {
+        let mut c = Connection::open_in_memory().unwrap();
+        let wait = Duration::from_secs(1);
+        let late = Stop::default();
+        late.arm(&mut c, wait).unwrap();
+        late.disarm(&mut c, wait);
+
+        let next = Stop::default();
+        next.arm(&mut c, wait).unwrap();
+        {
+            let mut stmt = c
+                .prepare("WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT x FROM n")
+                .unwrap();
+            let mut rows = stmt.query([]).unwrap();
+            assert!(rows.next().unwrap().is_some());
+            late.set();
+            for _ in 0..10 {
+                let row = rows.next().map_err(|e| e.sqlite_error_code());
+                assert!(
+                    matches!(row, Ok(Some(_))),
+                    "the next request's statement was interrupted: {row:?}"
+                );
+            }
+        }
+        next.disarm(&mut c, wait);
     }
 }
