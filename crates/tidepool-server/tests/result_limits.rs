@@ -305,3 +305,49 @@ async fn postgres_text_counts_as_the_escaped_json_it_becomes() {
     let controls = "SELECT repeat(chr(1), 600000) AS s";
     assert_within_one_mib(&server, &sid, controls, false).await;
 }
+
+/// A `json`/`jsonb` value is read into a tree of values that takes far
+/// more memory than its text (about 36 bytes per number of an array, 700
+/// per small object): it counts toward `max_result_bytes` as that memory,
+/// so that 14 MB of JSON text under the default limit of 16 MiB cannot take
+/// a gigabyte of the server's memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_json_values_count_as_the_memory_they_take() {
+    let Some((admin, addr)) = pg_admin().await else {
+        return;
+    };
+    if !procfs::available() {
+        eprintln!("skipped: needs /proc");
+        return;
+    }
+    pg_plain_role(&admin, ROLE, "bound_limits").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (server, sid) = pg_server(dir.path(), &addr, "tp_bound_json").await;
+    for sql in [
+        // 1.7 million small objects in 13.6 MB of text.
+        "SELECT ('[' || repeat('{\"a\":0},', 1700000) || '0]')::json AS j",
+        // 7 million numbers in 14 MB of text.
+        "SELECT ('[' || repeat('0,', 7000000) || '0]')::jsonb AS j",
+        // 10000 rows of 1000 objects each.
+        "SELECT ('[' || repeat('{\"a\":0},', 1000) || '0]')::json AS j FROM generate_series(1, 10000)",
+    ] {
+        let (r, grew) = growth(&server, server.query(TOKEN, &sid, sql, json!([]))).await;
+        eprintln!(
+            "{sql}: {} with {} bytes, peak memory +{} MiB",
+            r.status,
+            r.body.len(),
+            grew / MIB
+        );
+        assert!(
+            grew < 128 * MIB,
+            "{sql}: peak memory rose by {} MiB",
+            grew / MIB
+        );
+        let head = &r.body[..r.body.len().min(300)];
+        match r.status {
+            422 => assert_eq!(r.json["error"], "result_too_large", "{head}"),
+            200 => assert_eq!(r.json["truncated_by"], "max_result_bytes", "{head}"),
+            other => panic!("{sql}: {other}: {head}"),
+        }
+    }
+}

@@ -204,7 +204,7 @@ fn float(f: f64) -> Value {
 
 /// The size a cell will take as JSON, known from its raw bytes before it
 /// is converted (exact for `bytea` and text, an upper bound for fixed-size
-/// types).
+/// types; for `json`/`jsonb` the memory it takes, see [`json_cost`]).
 struct RawSize(usize);
 
 impl<'a> FromSql<'a> for RawSize {
@@ -216,7 +216,7 @@ impl<'a> FromSql<'a> for RawSize {
             Type::TIMESTAMP | Type::TIMESTAMPTZ => 40,
             // Four decimal digits in two bytes.
             Type::NUMERIC => raw.len().saturating_mul(2).saturating_add(4),
-            Type::JSON | Type::JSONB => raw.len().saturating_add(2),
+            Type::JSON | Type::JSONB => json_cost(raw),
             // Text and the rest: as [`Cell`] sends them, as escaped text
             // or as hex.
             _ => match as_text(raw) {
@@ -233,6 +233,48 @@ impl<'a> FromSql<'a> for RawSize {
     fn accepts(_: &Type) -> bool {
         true
     }
+}
+
+/// What a `json`/`jsonb` value of text `raw` counts toward the byte limit:
+/// its text, plus an upper bound of the memory of the tree of [`Value`]s
+/// it is read into, which is far larger than the text (a number of an
+/// array takes 2 bytes of text and 32 to 64 of memory, a small object 8 and
+/// about 700). Counted from the text, before anything is allocated.
+fn json_cost(raw: &[u8]) -> usize {
+    const VALUE: usize = std::mem::size_of::<Value>();
+    // A value in an array, and as much again of the vector's spare room.
+    const ELEMENT: usize = 2 * VALUE;
+    // An object's map: its first B-tree node, room for 11 entries.
+    const OBJECT: usize = 11 * (std::mem::size_of::<String>() + VALUE) + 64;
+    // An entry: its share of further nodes (5 entries or more each), its
+    // key's allocation.
+    const ENTRY: usize = OBJECT / 5 + 32;
+    // A string's allocation, beyond its text.
+    const STRING: usize = 32;
+    let (mut in_string, mut escaped) = (false, false);
+    let mut cost = raw.len().saturating_add(2 + ELEMENT);
+    for &b in raw {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        cost = cost.saturating_add(match b {
+            b'"' => {
+                in_string = true;
+                STRING
+            }
+            b',' | b'[' => ELEMENT,
+            b'{' => OBJECT,
+            b':' => ENTRY,
+            _ => 0,
+        });
+    }
+    cost
 }
 
 /// How many rows to ask for next: what the budget still wants, and, once a
@@ -320,4 +362,20 @@ pub(super) async fn run_statement(
         truncated_by: budget.cut,
         rows_affected,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_cost;
+
+    #[test]
+    fn json_structure_inside_strings_costs_only_its_text() {
+        let plain: &[u8] = br#"["a"]"#;
+        let tricky: &[u8] = br#"["{[,:\"{"]"#;
+        assert_eq!(
+            json_cost(tricky) - json_cost(plain),
+            tricky.len() - plain.len()
+        );
+        assert!(json_cost(br#"[{"a":0},{"a":0}]"#) > 2 * 700);
+    }
 }
