@@ -139,18 +139,25 @@ gateway = "read_write"
     (server, sid)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_results_stop_at_the_byte_limit_with_memory_bounded_by_it() {
-    let Some((admin, addr)) = pg_admin().await else {
-        return;
-    };
+/// [`pg_server`] in a new directory, when PostgreSQL and `/proc` (to
+/// measure memory) are there.
+async fn measured_pg_server(app: &str) -> Option<(tempfile::TempDir, Server, String)> {
+    let (admin, addr) = pg_admin().await?;
     if !procfs::available() {
         eprintln!("skipped: needs /proc");
-        return;
+        return None;
     }
     pg_plain_role(&admin, ROLE, "bound_limits").await;
     let dir = tempfile::tempdir().unwrap();
-    let (server, sid) = pg_server(dir.path(), &addr, "tp_bound_bytes").await;
+    let (server, sid) = pg_server(dir.path(), &addr, app).await;
+    Some((dir, server, sid))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_results_stop_at_the_byte_limit_with_memory_bounded_by_it() {
+    let Some((_dir, server, sid)) = measured_pg_server("tp_bound_bytes").await else {
+        return;
+    };
 
     // 2000 rows of 100 kB: 200 MB, cut at 16 MiB.
     let big = "SELECT g, repeat('x', 100000) AS s FROM generate_series(1, 2000) g";
@@ -313,16 +320,9 @@ async fn postgres_text_counts_as_the_escaped_json_it_becomes() {
 /// a gigabyte of the server's memory.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_json_values_count_as_the_memory_they_take() {
-    let Some((admin, addr)) = pg_admin().await else {
+    let Some((_dir, server, sid)) = measured_pg_server("tp_bound_json").await else {
         return;
     };
-    if !procfs::available() {
-        eprintln!("skipped: needs /proc");
-        return;
-    }
-    pg_plain_role(&admin, ROLE, "bound_limits").await;
-    let dir = tempfile::tempdir().unwrap();
-    let (server, sid) = pg_server(dir.path(), &addr, "tp_bound_json").await;
     for sql in [
         // 1.7 million small objects in 13.6 MB of text.
         "SELECT ('[' || repeat('{\"a\":0},', 1700000) || '0]')::json AS j",
