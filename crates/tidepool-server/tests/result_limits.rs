@@ -253,6 +253,17 @@ path = "lite.db"
     Server::with_config(dir, &toml, &[]).await
 }
 
+/// [`one_mib_server`] with PostgreSQL, in a new directory, and a session
+/// on its pool `main`, when PostgreSQL is there.
+async fn one_mib_pg_session() -> Option<(tempfile::TempDir, Server, String)> {
+    let (admin, addr) = pg_admin().await?;
+    pg_plain_role(&admin, ROLE, "bound_limits").await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = one_mib_server(dir.path(), Some(&addr)).await;
+    let sid = server.open_session(TOKEN, "main").await;
+    Some((dir, server, sid))
+}
+
 /// The answer to `sql` must be cut at the 1 MiB limit (`cut`) or refused
 /// with 422 (`!cut`), its body never much over 1 MiB.
 async fn assert_within_one_mib(server: &Server, sid: &str, sql: &str, cut: bool) {
@@ -298,13 +309,9 @@ async fn sqlite_text_counts_as_the_escaped_json_it_becomes() {
 /// other control characters (sent as hex).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_text_counts_as_the_escaped_json_it_becomes() {
-    let Some((admin, addr)) = pg_admin().await else {
+    let Some((_dir, server, sid)) = one_mib_pg_session().await else {
         return;
     };
-    pg_plain_role(&admin, ROLE, "bound_limits").await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = one_mib_server(dir.path(), Some(&addr)).await;
-    let sid = server.open_session(TOKEN, "main").await;
     let quotes = "SELECT repeat('\"', 100000) AS s FROM generate_series(1, 100)";
     assert_within_one_mib(&server, &sid, quotes, true).await;
     let newlines = "SELECT repeat(E'\\n', 600000) AS s";
@@ -350,4 +357,43 @@ async fn postgres_json_values_count_as_the_memory_they_take() {
             other => panic!("{sql}: {other}: {head}"),
         }
     }
+}
+
+/// `max_result_bytes` bounds a request, not each of its statements: a
+/// transaction of ten statements of 300 kB each under a limit of 1 MiB
+/// answers about 1 MiB, not 3 MB (the default limits allowed 100
+/// statements of 16 MiB each: 1.6 GB for one request).
+async fn assert_transaction_within_one_mib(server: &Server, sid: &str, sql: &str) {
+    let statements: Vec<_> = (0..10).map(|_| json!([sql, []])).collect();
+    let r = server.transaction(TOKEN, sid, json!(statements)).await;
+    let head = &r.body[..r.body.len().min(300)];
+    eprintln!("10 x {sql}: {} with {} bytes", r.status, r.body.len());
+    assert_eq!(r.status, 200, "{head}");
+    assert!(
+        r.body.len() < 1024 * 1024 + 4096,
+        "a transaction answered {} bytes under a limit of 1 MiB",
+        r.body.len()
+    );
+    let results = r.json["results"].as_array().unwrap();
+    assert_eq!(results.len(), 10, "{head}");
+    assert_eq!(results[0]["row_count"], 1);
+    assert_eq!(results[9]["truncated_by"], "max_result_bytes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_transactions_statements_share_the_byte_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = one_mib_server(dir.path(), None).await;
+    let sid = server.open_session(TOKEN, "lite").await;
+    let sql = "SELECT hex(zeroblob(150000)) AS s";
+    assert_transaction_within_one_mib(&server, &sid, sql).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_transactions_statements_share_the_byte_limit() {
+    let Some((_dir, server, sid)) = one_mib_pg_session().await else {
+        return;
+    };
+    let sql = "SELECT repeat('x', 300000) AS s";
+    assert_transaction_within_one_mib(&server, &sid, sql).await;
 }

@@ -1,6 +1,7 @@
-//! How much of a result a request may return: at most `max_rows` rows and
-//! `max_result_bytes` bytes of JSON, counted row by row as the rows are
-//! read, so that reading stops at the first row that does not fit.
+//! How much of a result a request may return: at most `max_rows` rows per
+//! statement and `max_result_bytes` bytes of JSON for all its statements
+//! together, counted row by row as the rows are read, so that reading stops
+//! at the first row that does not fit.
 
 use serde_json::Value;
 
@@ -15,13 +16,18 @@ pub(super) enum Admit {
     Cut,
 }
 
-/// The rows and bytes a result may still take.
+/// The rows and bytes a request's results may still take: rows per
+/// statement, bytes for the whole request.
 #[derive(Debug)]
 pub(super) struct Budget {
+    max_rows: usize,
     rows_left: usize,
     bytes_left: usize,
     max_bytes: usize,
+    /// Rows admitted for the current statement.
     rows: usize,
+    /// Whether any statement of the request has had a row admitted.
+    any_rows: bool,
     /// Why the result was cut short, once it was.
     pub(super) cut: Option<Truncation>,
 }
@@ -29,12 +35,22 @@ pub(super) struct Budget {
 impl Budget {
     pub(super) fn new(limits: &QueryLimits) -> Self {
         Self {
+            max_rows: limits.max_rows,
             rows_left: limits.max_rows,
             bytes_left: limits.max_result_bytes,
             max_bytes: limits.max_result_bytes,
             rows: 0,
+            any_rows: false,
             cut: None,
         }
+    }
+
+    /// Starts a statement of the request: `max_rows` rows of its own, and
+    /// the bytes the earlier statements left.
+    pub(super) fn next_statement(&mut self) {
+        self.rows_left = self.max_rows;
+        self.rows = 0;
+        self.cut = None;
     }
 
     /// Rows still wanted, counting the one that tells whether there are
@@ -43,12 +59,18 @@ impl Budget {
         self.rows_left.saturating_add(1)
     }
 
+    /// The byte limit of the whole request.
+    #[cfg(feature = "sqlite")]
+    pub(super) fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
     /// Bytes still free.
     pub(super) fn bytes_left(&self) -> usize {
         self.bytes_left
     }
 
-    /// Rows admitted so far.
+    /// Rows of the current statement admitted so far.
     pub(super) fn rows(&self) -> usize {
         self.rows
     }
@@ -57,15 +79,15 @@ impl Budget {
     /// it.
     ///
     /// # Errors
-    /// [`GatewayError::ResultTooLarge`] when the very first row is larger
-    /// than the whole byte limit: nothing could be returned.
+    /// [`GatewayError::ResultTooLarge`] when the request's very first row
+    /// is larger than the whole byte limit: nothing could be returned.
     pub(super) fn admit(&mut self, bytes: usize) -> Result<Admit, GatewayError> {
         if self.rows_left == 0 {
             self.cut = Some(Truncation::MaxRows);
             return Ok(Admit::Cut);
         }
         if bytes > self.bytes_left {
-            if self.rows == 0 {
+            if !self.any_rows {
                 return Err(GatewayError::ResultTooLarge(self.max_bytes));
             }
             self.cut = Some(Truncation::MaxResultBytes);
@@ -74,6 +96,7 @@ impl Budget {
         self.rows_left -= 1;
         self.bytes_left -= bytes;
         self.rows += 1;
+        self.any_rows = true;
         Ok(Admit::Fits)
     }
 }
@@ -151,6 +174,24 @@ mod tests {
         assert_eq!(b.admit(10).unwrap(), Admit::Fits);
         assert_eq!(b.admit(10).unwrap(), Admit::Cut);
         assert_eq!((b.cut, b.rows()), (Some(Truncation::MaxResultBytes), 2));
+    }
+
+    #[test]
+    fn statements_share_the_bytes_and_count_their_own_rows() {
+        let mut b = Budget::new(&limits(2, 25));
+        assert_eq!(b.admit(10).unwrap(), Admit::Fits);
+        assert_eq!(b.admit(10).unwrap(), Admit::Fits);
+        b.next_statement();
+        assert_eq!(b.admit(5).unwrap(), Admit::Fits);
+        assert_eq!(b.admit(1).unwrap(), Admit::Cut);
+        assert_eq!((b.cut, b.rows()), (Some(Truncation::MaxResultBytes), 1));
+        b.next_statement();
+        assert_eq!(
+            b.admit(26).unwrap(),
+            Admit::Cut,
+            "not the request's first row"
+        );
+        assert_eq!(b.cut, Some(Truncation::MaxResultBytes));
     }
 
     #[test]

@@ -20,7 +20,7 @@ use tokio_postgres::error::{Severity, SqlState};
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 
 use super::budget::{Admit, Budget, json_size, json_str_len, row_size};
-use super::{GatewayError, QueryLimits, QueryOutput, hex, hex_len};
+use super::{GatewayError, QueryOutput, hex, hex_len};
 
 /// Rows asked for in the first batch of a statement, before any row size
 /// is known.
@@ -292,12 +292,12 @@ fn next_batch(budget: &Budget, bytes_read: usize) -> usize {
 }
 
 /// Runs one statement in `txn` and reads its rows through a portal, within
-/// `limits` (see the module notes).
+/// what the request's `budget` still allows (see the module notes).
 pub(super) async fn run_statement(
     txn: &tokio_postgres::Transaction<'_>,
     sql: &str,
     params: &[Value],
-    limits: &QueryLimits,
+    budget: &mut Budget,
 ) -> Result<QueryOutput, GatewayError> {
     let stmt = txn.prepare(sql).await.map_err(|e| sql_error(&e))?;
     if stmt.params().len() != params.len() {
@@ -313,11 +313,11 @@ pub(super) async fn run_statement(
         .bind_raw(&stmt, bound.iter().map(|p| p as &(dyn ToSql + Sync)))
         .await
         .map_err(|e| sql_error(&e))?;
-    let mut budget = Budget::new(limits);
+    budget.next_statement();
     let mut rows = Vec::new();
     let mut bytes_read = 0_usize;
     let rows_affected = 'batches: loop {
-        let batch = next_batch(&budget, bytes_read);
+        let batch = next_batch(budget, bytes_read);
         let max = i32::try_from(batch).unwrap_or(i32::MAX);
         let stream = txn
             .query_portal_raw(&portal, max)

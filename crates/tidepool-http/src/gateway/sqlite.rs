@@ -318,13 +318,14 @@ fn execute(
     c: &mut Connection,
     sql: &str,
     params: &[SqlValue],
-    limits: &QueryLimits,
+    budget: &mut Budget,
     refusal: &Refusal,
     stop: &Stop,
 ) -> Result<QueryOutput, GatewayError> {
+    let max_bytes = budget.max_bytes();
     let fail = |e: rusqlite::Error| {
         let code = e.sqlite_error_code();
-        limited_error(statement_error(e, refusal), code, limits.max_result_bytes)
+        limited_error(statement_error(e, refusal), code, max_bytes)
     };
     let before = c.total_changes();
     let mut stmt = c.prepare(sql).map_err(fail)?;
@@ -337,7 +338,7 @@ fn execute(
     }
     let columns: Vec<String> = stmt.column_names().map(String::from).collect();
     let mut out = Vec::new();
-    let mut budget = Budget::new(limits);
+    budget.next_statement();
     let mut rows = stmt.query(params_from_iter(params)).map_err(fail)?;
     while let Some(row) = rows.next().map_err(fail)? {
         if stop.is_set() {
@@ -421,9 +422,10 @@ fn unit(
         .map_err(at(0));
     let mut outputs = Vec::with_capacity(statements.len());
     let mut failed = guarded.err();
+    let mut budget = Budget::new(limits);
     if failed.is_none() {
         for (index, (sql, params)) in statements.iter().enumerate() {
-            match execute(c, sql, params, limits, &refusal, stop) {
+            match execute(c, sql, params, &mut budget, &refusal, stop) {
                 Ok(out) => outputs.push(out),
                 Err(error) => {
                     failed = Some(TransactionError { index, error });
