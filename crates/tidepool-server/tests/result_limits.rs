@@ -397,3 +397,17 @@ async fn a_postgres_transactions_statements_share_the_byte_limit() {
     let sql = "SELECT repeat('x', 300000) AS s";
     assert_transaction_within_one_mib(&server, &sid, sql).await;
 }
+
+/// A `numeric` is sent as a few bytes but read as text as long as its
+/// digits: `1e131071` is 10 bytes on the wire and 131072 characters of
+/// JSON, and `round(1, 16000)` 16000. It counts as its text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_numerics_count_as_their_text() {
+    let Some((_dir, server, sid)) = one_mib_pg_session().await else {
+        return;
+    };
+    let wide = "SELECT 1e131071::numeric AS n FROM generate_series(1, 40)";
+    assert_within_one_mib(&server, &sid, wide, true).await;
+    let scaled = "SELECT round(1::numeric, 16000) AS n FROM generate_series(1, 200)";
+    assert_within_one_mib(&server, &sid, scaled, true).await;
+}

@@ -214,8 +214,7 @@ impl<'a> FromSql<'a> for RawSize {
             Type::BOOL | Type::INT2 | Type::INT4 | Type::INT8 | Type::OID | Type::CHAR => 24,
             Type::FLOAT4 | Type::FLOAT8 | Type::UUID | Type::DATE => 40,
             Type::TIMESTAMP | Type::TIMESTAMPTZ => 40,
-            // Four decimal digits in two bytes.
-            Type::NUMERIC => raw.len().saturating_mul(2).saturating_add(4),
+            Type::NUMERIC => numeric_size(raw),
             Type::JSON | Type::JSONB => json_cost(raw),
             // Text and the rest: as [`Cell`] sends them, as escaped text
             // or as hex.
@@ -233,6 +232,21 @@ impl<'a> FromSql<'a> for RawSize {
     fn accepts(_: &Type) -> bool {
         true
     }
+}
+
+/// The length of a `numeric` as the JSON string [`Cell`] makes of it,
+/// from its header: a sign, four digits for each base-10000 digit of its
+/// integer part (`weight` + 1 of them, however few are sent: `1e131071` is
+/// 10 bytes on the wire and 131072 digits), a point and `dscale` digits.
+fn numeric_size(raw: &[u8]) -> usize {
+    let Some(&[_, _, w0, w1, _, _, s0, s1]) = raw.get(..8) else {
+        // Too short to be read as a numeric: it fails as a cell.
+        return 4;
+    };
+    let whole = usize::try_from(i16::from_be_bytes([w0, w1])).map_or(1, |w| 4 * (w + 1));
+    let scale = usize::from(u16::from_be_bytes([s0, s1]));
+    // Quotes, a sign, a point; at least `-Infinity`.
+    (whole + scale + 4).max(11)
 }
 
 /// What a `json`/`jsonb` value of text `raw` counts toward the byte limit:
@@ -366,7 +380,18 @@ pub(super) async fn run_statement(
 
 #[cfg(test)]
 mod tests {
-    use super::json_cost;
+    use super::{json_cost, numeric_size};
+
+    #[test]
+    fn a_numeric_counts_as_its_text_however_few_digits_are_sent() {
+        // 1e131071: one base-10000 digit (1000), weight 32767, scale 0.
+        let wide = [0, 1, 0x7f, 0xff, 0, 0, 0, 0, 0x03, 0xe8];
+        assert!(numeric_size(&wide) >= 131_072 + 2);
+        // 1 at scale 16000: one digit, weight 0, scale 16000.
+        let scaled = [0, 1, 0, 0, 0, 0, 0x3e, 0x80, 0, 1];
+        assert!(numeric_size(&scaled) >= 1 + 1 + 16_000 + 2);
+        assert_eq!(numeric_size(&[0, 0]), 4);
+    }
 
     #[test]
     fn json_structure_inside_strings_costs_only_its_text() {
