@@ -35,9 +35,9 @@ pub struct Settings {
     /// Most rows a query returns (the rest are never read and the answer
     /// says `truncated`). Default: 1000.
     pub max_rows: usize,
-    /// Most bytes of JSON one statement's rows may take (the rest are never
-    /// read and the answer says `truncated`; a first row larger than this
-    /// answers 422). Default: 16 MiB. A query waits for a connection as
+    /// Most bytes of JSON one request's rows may take, all the statements
+    /// of a transaction together (the rest are never read and the answer
+    /// says `truncated`; a first row larger than this answers 422). Default: 16 MiB. A query waits for a connection as
     /// long as its pool's own `acquire_timeout`.
     pub max_result_bytes: usize,
     /// A session unused this long expires (sliding). Default: 60 min.

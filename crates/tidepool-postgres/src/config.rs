@@ -293,8 +293,21 @@ fn parse_url(url: &str) -> Result<PgConfig, ConfigError> {
             url_error(text)
         })?;
     let mut cfg = from_driver(&driver, host_in_query)?;
-    if let Some(mode) = ssl.mode {
-        cfg.ssl_mode = mode;
+    // As libpq 16: the system's roots vouch for any name a public
+    // authority certified, so they go with `verify-full` only, which is
+    // their default.
+    match (ssl.mode, &ssl.root_cert) {
+        (None | Some(SslMode::VerifyFull), Some(RootCerts::System)) => {
+            cfg.ssl_mode = SslMode::VerifyFull;
+        }
+        (Some(weak), Some(RootCerts::System)) => {
+            return Err(url_error(format!(
+                "sslmode={} may not be used with sslrootcert=system (use verify-full): any certificate a public authority issued would pass",
+                weak.as_str()
+            )));
+        }
+        (Some(mode), _) => cfg.ssl_mode = mode,
+        (None, _) => {}
     }
     cfg.ssl_root_cert = ssl.root_cert;
     Ok(cfg)
@@ -621,12 +634,12 @@ mod tests {
             Some(RootCerts::File(PathBuf::from("/etc/pg ca.pem")))
         );
         assert_eq!(cfg.application_name.as_deref(), Some("a"));
-        let cfg: PgConfig = "postgres://u@db/x?sslrootcert=system&sslmode=verify-ca"
+        let cfg: PgConfig = "postgres://u@db/x?sslrootcert=system&sslmode=verify-full"
             .parse()
             .unwrap();
         assert_eq!(
             (cfg.ssl_mode, cfg.ssl_root_cert),
-            (SslMode::VerifyCa, Some(RootCerts::System))
+            (SslMode::VerifyFull, Some(RootCerts::System))
         );
         let err = "postgres://u@db/x?sslmode=verify"
             .parse::<PgConfig>()
@@ -637,6 +650,20 @@ mod tests {
                 .parse::<PgConfig>()
                 .is_err()
         );
+    }
+
+    #[test]
+    fn system_roots_go_with_verify_full_only_as_in_libpq() {
+        // Any certificate a public authority issued, for any name, chains
+        // to the system's roots: only the name check makes them mean much.
+        let cfg: PgConfig = "postgres://u@db/x?sslrootcert=system".parse().unwrap();
+        assert_eq!(cfg.ssl_mode, SslMode::VerifyFull);
+        for weak in ["disable", "prefer", "require", "verify-ca"] {
+            let err = format!("postgres://u@db/x?sslmode={weak}&sslrootcert=system")
+                .parse::<PgConfig>()
+                .unwrap_err();
+            assert!(err.to_string().contains("verify-full"), "{weak}: {err}");
+        }
     }
 
     #[test]

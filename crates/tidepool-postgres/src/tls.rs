@@ -38,6 +38,15 @@ pub fn client_config(config: &PgConfig) -> Result<rustls::ClientConfig, ConfigEr
         Some(which) => Some(Arc::new(root_store(which)?)),
         None => None,
     };
+    if config.ssl_root_cert == Some(RootCerts::System) && config.ssl_mode != SslMode::VerifyFull {
+        return Err(ConfigError::new(
+            "sslmode",
+            format!(
+                "sslmode={} may not be used with sslrootcert=system (use verify-full): any certificate a public authority issued would pass",
+                config.ssl_mode.as_str()
+            ),
+        ));
+    }
     let chain = match (config.ssl_mode, roots) {
         (SslMode::VerifyFull, Some(roots)) => Some((webpki(roots, &provider)?, true)),
         (SslMode::VerifyCa | SslMode::Require, Some(roots)) => {

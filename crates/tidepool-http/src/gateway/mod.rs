@@ -47,8 +47,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub struct QueryLimits {
     /// Most rows returned.
     pub max_rows: usize,
-    /// Most bytes of JSON the rows of one statement may take; the rows that
-    /// do not fit are never read from the database.
+    /// Most bytes of JSON the rows of one request may take, all its
+    /// statements together; the rows that do not fit are never read from
+    /// the database.
     pub max_result_bytes: usize,
     /// Longest the statement may run; it is cancelled after that.
     pub statement_timeout: Duration,

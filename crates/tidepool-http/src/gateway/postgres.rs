@@ -27,6 +27,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tidepool_postgres::{PgConnection, PgPool};
 
+use super::budget::Budget;
 use super::postgres_rows::{run_statement, session_lost, sql_error};
 use super::postgres_unit::{
     PRIVILEGED_ROLES, RESET_SQL, ROLE_CHECK_SQL, UnitGuard, marker_sql, reset_clean, single_text,
@@ -218,8 +219,9 @@ async fn run_unit(
     let driver_before = text_at(&begun, 1).and_then(|t| t.parse::<u64>().ok());
     let mut outputs = Vec::with_capacity(statements.len());
     let mut failed = None;
+    let mut budget = Budget::new(limits);
     for (index, (sql, params)) in statements.iter().enumerate() {
-        match run_statement(&txn, sql, params, limits).await {
+        match run_statement(&txn, sql, params, &mut budget).await {
             Ok(out) => outputs.push(out),
             Err(error) => {
                 failed = Some(TransactionError { index, error });

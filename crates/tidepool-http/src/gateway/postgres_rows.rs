@@ -19,8 +19,8 @@ use serde_json::Value;
 use tokio_postgres::error::{Severity, SqlState};
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 
-use super::budget::{Admit, Budget, json_size, row_size};
-use super::{GatewayError, QueryLimits, QueryOutput, hex, hex_len};
+use super::budget::{Admit, Budget, json_size, json_str_len, row_size};
+use super::{GatewayError, QueryOutput, hex, hex_len};
 
 /// Rows asked for in the first batch of a statement, before any row size
 /// is known.
@@ -173,11 +173,9 @@ impl<'a> FromSql<'a> for Cell {
             Type::TIMESTAMPTZ => Value::from(super::pgtext::timestamp(raw, true)?),
             Type::DATE => Value::from(super::pgtext::date(raw)?),
             Type::CHAR => Value::from(i8::from_sql(ty, raw)?),
-            _ => match std::str::from_utf8(raw) {
-                Ok(s) if !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') => {
-                    Value::from(s)
-                }
-                _ => Value::from(hex(raw)),
+            _ => match as_text(raw) {
+                Some(s) => Value::from(s),
+                None => Value::from(hex(raw)),
             },
         };
         Ok(Self(v))
@@ -192,13 +190,21 @@ impl<'a> FromSql<'a> for Cell {
     }
 }
 
+/// A cell of another type as text, when it is UTF-8 with no control
+/// characters but newlines and tabs; otherwise it is sent as hex.
+fn as_text(raw: &[u8]) -> Option<&str> {
+    std::str::from_utf8(raw)
+        .ok()
+        .filter(|s| !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t'))
+}
+
 fn float(f: f64) -> Value {
     serde_json::Number::from_f64(f).map_or_else(|| Value::from(f.to_string()), Value::Number)
 }
 
 /// The size a cell will take as JSON, known from its raw bytes before it
-/// is converted (exact for `bytea`, close for text, an upper bound for
-/// fixed-size types).
+/// is converted (exact for `bytea` and text, an upper bound for fixed-size
+/// types; for `json`/`jsonb` the memory it takes, see [`json_cost`]).
 struct RawSize(usize);
 
 impl<'a> FromSql<'a> for RawSize {
@@ -208,13 +214,13 @@ impl<'a> FromSql<'a> for RawSize {
             Type::BOOL | Type::INT2 | Type::INT4 | Type::INT8 | Type::OID | Type::CHAR => 24,
             Type::FLOAT4 | Type::FLOAT8 | Type::UUID | Type::DATE => 40,
             Type::TIMESTAMP | Type::TIMESTAMPTZ => 40,
-            // Four decimal digits in two bytes.
-            Type::NUMERIC => raw.len().saturating_mul(2).saturating_add(4),
-            Type::JSON | Type::JSONB => raw.len().saturating_add(2),
-            // Text and the rest: as text when it is UTF-8, else as hex.
-            _ => match std::str::from_utf8(raw) {
-                Ok(_) => raw.len().saturating_add(2),
-                Err(_) => hex_len(raw.len()).saturating_add(2),
+            Type::NUMERIC => numeric_size(raw),
+            Type::JSON | Type::JSONB => json_cost(raw),
+            // Text and the rest: as [`Cell`] sends them, as escaped text
+            // or as hex.
+            _ => match as_text(raw) {
+                Some(s) => json_str_len(s),
+                None => hex_len(raw.len()).saturating_add(2),
             },
         }))
     }
@@ -226,6 +232,63 @@ impl<'a> FromSql<'a> for RawSize {
     fn accepts(_: &Type) -> bool {
         true
     }
+}
+
+/// The length of a `numeric` as the JSON string [`Cell`] makes of it,
+/// from its header: a sign, four digits for each base-10000 digit of its
+/// integer part (`weight` + 1 of them, however few are sent: `1e131071` is
+/// 10 bytes on the wire and 131072 digits), a point and `dscale` digits.
+fn numeric_size(raw: &[u8]) -> usize {
+    let Some(&[_, _, w0, w1, _, _, s0, s1]) = raw.get(..8) else {
+        // Too short to be read as a numeric: it fails as a cell.
+        return 4;
+    };
+    let whole = usize::try_from(i16::from_be_bytes([w0, w1])).map_or(1, |w| 4 * (w + 1));
+    let scale = usize::from(u16::from_be_bytes([s0, s1]));
+    // Quotes, a sign, a point; at least `-Infinity`.
+    (whole + scale + 4).max(11)
+}
+
+/// What a `json`/`jsonb` value of text `raw` counts toward the byte limit:
+/// its text, plus an upper bound of the memory of the tree of [`Value`]s
+/// it is read into, which is far larger than the text (a number of an
+/// array takes 2 bytes of text and 32 to 64 of memory, a small object 8 and
+/// about 700). Counted from the text, before anything is allocated.
+fn json_cost(raw: &[u8]) -> usize {
+    const VALUE: usize = std::mem::size_of::<Value>();
+    // A value in an array, and as much again of the vector's spare room.
+    const ELEMENT: usize = 2 * VALUE;
+    // An object's map: its first B-tree node, room for 11 entries.
+    const OBJECT: usize = 11 * (std::mem::size_of::<String>() + VALUE) + 64;
+    // An entry: its share of further nodes (5 entries or more each), its
+    // key's allocation.
+    const ENTRY: usize = OBJECT / 5 + 32;
+    // A string's allocation, beyond its text.
+    const STRING: usize = 32;
+    let (mut in_string, mut escaped) = (false, false);
+    let mut cost = raw.len().saturating_add(2 + ELEMENT);
+    for &b in raw {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        cost = cost.saturating_add(match b {
+            b'"' => {
+                in_string = true;
+                STRING
+            }
+            b',' | b'[' => ELEMENT,
+            b'{' => OBJECT,
+            b':' => ENTRY,
+            _ => 0,
+        });
+    }
+    cost
 }
 
 /// How many rows to ask for next: what the budget still wants, and, once a
@@ -243,12 +306,12 @@ fn next_batch(budget: &Budget, bytes_read: usize) -> usize {
 }
 
 /// Runs one statement in `txn` and reads its rows through a portal, within
-/// `limits` (see the module notes).
+/// what the request's `budget` still allows (see the module notes).
 pub(super) async fn run_statement(
     txn: &tokio_postgres::Transaction<'_>,
     sql: &str,
     params: &[Value],
-    limits: &QueryLimits,
+    budget: &mut Budget,
 ) -> Result<QueryOutput, GatewayError> {
     let stmt = txn.prepare(sql).await.map_err(|e| sql_error(&e))?;
     if stmt.params().len() != params.len() {
@@ -264,11 +327,11 @@ pub(super) async fn run_statement(
         .bind_raw(&stmt, bound.iter().map(|p| p as &(dyn ToSql + Sync)))
         .await
         .map_err(|e| sql_error(&e))?;
-    let mut budget = Budget::new(limits);
+    budget.next_statement();
     let mut rows = Vec::new();
     let mut bytes_read = 0_usize;
     let rows_affected = 'batches: loop {
-        let batch = next_batch(&budget, bytes_read);
+        let batch = next_batch(budget, bytes_read);
         let max = i32::try_from(batch).unwrap_or(i32::MAX);
         let stream = txn
             .query_portal_raw(&portal, max)
@@ -313,4 +376,31 @@ pub(super) async fn run_statement(
         truncated_by: budget.cut,
         rows_affected,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{json_cost, numeric_size};
+
+    #[test]
+    fn a_numeric_counts_as_its_text_however_few_digits_are_sent() {
+        // 1e131071: one base-10000 digit (1000), weight 32767, scale 0.
+        let wide = [0, 1, 0x7f, 0xff, 0, 0, 0, 0, 0x03, 0xe8];
+        assert!(numeric_size(&wide) >= 131_072 + 2);
+        // 1 at scale 16000: one digit, weight 0, scale 16000.
+        let scaled = [0, 1, 0, 0, 0, 0, 0x3e, 0x80, 0, 1];
+        assert!(numeric_size(&scaled) >= 1 + 1 + 16_000 + 2);
+        assert_eq!(numeric_size(&[0, 0]), 4);
+    }
+
+    #[test]
+    fn json_structure_inside_strings_costs_only_its_text() {
+        let plain: &[u8] = br#"["a"]"#;
+        let tricky: &[u8] = br#"["{[,:\"{"]"#;
+        assert_eq!(
+            json_cost(tricky) - json_cost(plain),
+            tricky.len() - plain.len()
+        );
+        assert!(json_cost(br#"[{"a":0},{"a":0}]"#) > 2 * 700);
+    }
 }

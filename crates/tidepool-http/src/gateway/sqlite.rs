@@ -43,7 +43,7 @@ use tidepool_sqlite::rusqlite::limits::Limit;
 use tidepool_sqlite::rusqlite::types::{Value as SqlValue, ValueRef};
 use tidepool_sqlite::rusqlite::{self, Connection, InterruptHandle, params_from_iter};
 
-use super::budget::{Admit, Budget, row_size};
+use super::budget::{Admit, Budget, json_str_len, row_size};
 use super::sqlite_authorizer::{Refusal, authorizer};
 use super::{
     BoxFuture, ColumnInfo, Gateway, GatewayError, GatewayMode, QueryLimits, QueryOutput, Statement,
@@ -101,7 +101,7 @@ impl SqliteGateway {
                         return Err(GatewayError::Timeout(Duration::ZERO));
                     }
                     let out = inside.arm(c, busy_timeout).and_then(|()| work(c, &inside));
-                    Stop::disarm(c, busy_timeout);
+                    inside.disarm(c, busy_timeout);
                     out
                 })
                 .await;
@@ -164,8 +164,17 @@ impl Stop {
     }
 
     /// Puts back what [`arm`](Self::arm) changed: no progress handler, and
-    /// SQLite's own wait of `busy_timeout`.
-    fn disarm(c: &mut Connection, busy_timeout: Duration) {
+    /// SQLite's own wait of `busy_timeout`; and forgets the interrupt
+    /// handle, so that a [`set`](Self::set) coming after the work ended
+    /// (the request timed out or was dropped just as it finished) cannot
+    /// interrupt whatever the connection runs next, for another request.
+    /// `set` interrupts under the same lock, so none is in flight once
+    /// this has taken the handle.
+    fn disarm(&self, c: &mut Connection, busy_timeout: Duration) {
+        self.interrupt
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         let _ = c.progress_handler(0, None::<fn() -> bool>);
         if let Err(e) = c.busy_timeout(busy_timeout) {
             tracing::warn!(error = %e, "could not restore a SQLite connection's busy_timeout");
@@ -289,22 +298,34 @@ fn value_size(v: ValueRef<'_>) -> usize {
     match v {
         ValueRef::Null => 4,
         ValueRef::Integer(_) | ValueRef::Real(_) => 24,
-        ValueRef::Text(t) => t.len().saturating_add(2),
+        ValueRef::Text(t) => text_size(t),
         ValueRef::Blob(b) => hex_len(b.len()).saturating_add(2),
     }
+}
+
+/// The size of SQLite text as the JSON string [`to_json`] makes of it:
+/// escapes counted, and each sequence that is not UTF-8 as the U+FFFD (3
+/// bytes) it becomes.
+fn text_size(t: &[u8]) -> usize {
+    t.utf8_chunks().fold(2_usize, |n, chunk| {
+        let invalid = if chunk.invalid().is_empty() { 0 } else { 3 };
+        n.saturating_add(json_str_len(chunk.valid()) - 2)
+            .saturating_add(invalid)
+    })
 }
 
 fn execute(
     c: &mut Connection,
     sql: &str,
     params: &[SqlValue],
-    limits: &QueryLimits,
+    budget: &mut Budget,
     refusal: &Refusal,
     stop: &Stop,
 ) -> Result<QueryOutput, GatewayError> {
+    let max_bytes = budget.max_bytes();
     let fail = |e: rusqlite::Error| {
         let code = e.sqlite_error_code();
-        limited_error(statement_error(e, refusal), code, limits.max_result_bytes)
+        limited_error(statement_error(e, refusal), code, max_bytes)
     };
     let before = c.total_changes();
     let mut stmt = c.prepare(sql).map_err(fail)?;
@@ -317,7 +338,7 @@ fn execute(
     }
     let columns: Vec<String> = stmt.column_names().map(String::from).collect();
     let mut out = Vec::new();
-    let mut budget = Budget::new(limits);
+    budget.next_statement();
     let mut rows = stmt.query(params_from_iter(params)).map_err(fail)?;
     while let Some(row) = rows.next().map_err(fail)? {
         if stop.is_set() {
@@ -401,9 +422,10 @@ fn unit(
         .map_err(at(0));
     let mut outputs = Vec::with_capacity(statements.len());
     let mut failed = guarded.err();
+    let mut budget = Budget::new(limits);
     if failed.is_none() {
         for (index, (sql, params)) in statements.iter().enumerate() {
-            match execute(c, sql, params, limits, &refusal, stop) {
+            match execute(c, sql, params, &mut budget, &refusal, stop) {
                 Ok(out) => outputs.push(out),
                 Err(error) => {
                     failed = Some(TransactionError { index, error });
@@ -518,5 +540,41 @@ impl Gateway for SqliteGateway {
 
     fn schema(&self, limits: QueryLimits) -> BoxFuture<'_, Result<Vec<TableInfo>, GatewayError>> {
         Box::pin(self.run(limits, |c, _| read_schema(c)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A request whose stop comes late — its work already ended and the
+    /// connection went on to another request — must not interrupt that
+    /// other request's statement.
+    #[test]
+    fn a_stop_set_after_its_work_ended_leaves_the_next_work_alone() {
+        let mut c = Connection::open_in_memory().unwrap();
+        let wait = Duration::from_secs(1);
+        let late = Stop::default();
+        late.arm(&mut c, wait).unwrap();
+        late.disarm(&mut c, wait);
+
+        let next = Stop::default();
+        next.arm(&mut c, wait).unwrap();
+        {
+            let mut stmt = c
+                .prepare("WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT x FROM n")
+                .unwrap();
+            let mut rows = stmt.query([]).unwrap();
+            assert!(rows.next().unwrap().is_some());
+            late.set();
+            for _ in 0..10 {
+                let row = rows.next().map_err(|e| e.sqlite_error_code());
+                assert!(
+                    matches!(row, Ok(Some(_))),
+                    "the next request's statement was interrupted: {row:?}"
+                );
+            }
+        }
+        next.disarm(&mut c, wait);
     }
 }

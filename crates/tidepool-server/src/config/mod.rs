@@ -83,8 +83,9 @@ pub struct ServerSection {
     pub statement_timeout: Duration,
     /// Most rows a query returns. Default: 1000.
     pub max_rows: usize,
-    /// Most bytes of JSON one statement's rows may take; the rest is never
-    /// read. Default: 16 MiB (16777216).
+    /// Most bytes of JSON one request's rows may take (all the statements
+    /// of a transaction together); the rest is never read. Default: 16 MiB
+    /// (16777216).
     pub max_result_bytes: usize,
     /// The `acquire_timeout` of every pool that sets none: how long a
     /// request waits for one of its connections. Default: 10 s.
