@@ -84,6 +84,13 @@ pub(crate) enum Clock {
     Runtime { origin: Instant },
 }
 
+/// A reading of the counter with a negative offset (see [`Clock::now`]).
+#[cold]
+#[inline(never)]
+fn behind(nanos: u64, offset: i64) -> u64 {
+    nanos.saturating_add_signed(offset)
+}
+
 /// Where the counter's stamps start (about 146 years), so that a backward
 /// jump, however large, leaves room below to be seen and taken back.
 const COUNTER_BASE: i64 = 1 << 62;
@@ -131,11 +138,19 @@ impl Clock {
                 origin,
                 offset,
                 ..
-            } => Stamp(
-                source
-                    .delta_as_nanos(*origin, source.raw())
-                    .saturating_add_signed(offset.load(Ordering::Relaxed)),
-            ),
+            } => {
+                let nanos = source.delta_as_nanos(*origin, source.raw());
+                let offset = offset.load(Ordering::Relaxed);
+                // The offset stays positive unless the counter has run
+                // ahead by more than `COUNTER_BASE` (over a century): one
+                // unsigned add, where a signed one takes a dozen
+                // instructions on every get and every return.
+                Stamp(if offset >= 0 {
+                    nanos.saturating_add(offset.unsigned_abs())
+                } else {
+                    behind(nanos, offset)
+                })
+            }
             Self::Runtime { origin } => Stamp(
                 u64::try_from(Instant::now().saturating_duration_since(*origin).as_nanos())
                     .unwrap_or(u64::MAX),
