@@ -222,29 +222,29 @@ impl<M: Manager> Pool<M> {
             let shared = &self.shared;
             // Read at the first poll: the wait runs from there.
             attempt.started = shared.clock.now();
-            // What this thread parked on its last return comes first.
-            let mut parked = match shared.stash.take(attempt.started) {
-                Take::Hit(conn) => {
-                    attempt.first = false;
-                    Some(conn)
-                }
-                Take::Stale(conn) => {
-                    shared.with_state(|st| st.unstash(conn, attempt.started));
-                    None
-                }
-                Take::Empty => None,
-            };
             loop {
                 let (conn, mut since) = 'got: {
+                    if attempt.first {
+                        // What this thread parked on its last return comes
+                        // first (only on the first pass: a hit, or a
+                        // checkout, counts the get's attempt).
+                        match shared.stash.take(attempt.started) {
+                            Take::Hit(conn) => {
+                                attempt.first = false;
+                                break 'got (conn, attempt.started);
+                            }
+                            Take::Stale(conn) => {
+                                shared.with_state(|st| st.unstash(conn, attempt.started));
+                            }
+                            Take::Empty => {}
+                        }
+                    }
                     // Only a get that queues reaches the await below, and
                     // nothing of this match is kept across it.
-                    let queued = match parked.take() {
-                        Some(conn) => break 'got (conn, attempt.started),
-                        None => match self.checkout(&mut attempt) {
-                            Step::Ready(conn, now) => break 'got (conn, now),
-                            Step::Failed(e) => return Err(e),
-                            Step::Wait(queued) => queued,
-                        },
+                    let queued = match self.checkout(&mut attempt) {
+                        Step::Ready(conn, now) => break 'got (conn, now),
+                        Step::Failed(e) => return Err(e),
+                        Step::Wait(queued) => queued,
                     };
                     // Boxed: the waiting future (a timer, a channel, its
                     // span) is the largest part of a get's state, and a hit
