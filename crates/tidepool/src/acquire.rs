@@ -260,7 +260,7 @@ impl<M: Manager> Pool<M> {
                         Grant::Closed => return Err(PoolError::Closed),
                     }
                 };
-                let validate = conn.needs_validation(&shared.cfg, since);
+                let validate = conn.needs_validation(shared.validation, since);
                 let mut held = Preparing {
                     shared,
                     conn: Some(conn),

@@ -49,6 +49,12 @@ impl Stamp {
         Duration::from_nanos(self.nanos_since(earlier))
     }
 
+    /// `nanos` nanoseconds later; saturates at [`Stamp::NEVER`].
+    #[inline]
+    pub(crate) fn add_nanos(self, nanos: u64) -> Stamp {
+        Stamp(self.0.saturating_add(nanos))
+    }
+
     /// The same in nanoseconds, for statistics (no `Duration` round trip).
     #[inline]
     pub(crate) fn nanos_since(self, earlier: Stamp) -> u64 {
@@ -62,8 +68,7 @@ impl Add<Duration> for Stamp {
     /// Saturates at [`Stamp::NEVER`].
     #[inline]
     fn add(self, d: Duration) -> Stamp {
-        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        Stamp(self.0.saturating_add(nanos))
+        self.add_nanos(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
     }
 }
 
