@@ -139,6 +139,12 @@ pub(crate) struct Record<C> {
     pub(crate) generation: u64,
     /// Opened beyond `max_size`; closed when returned with nobody waiting.
     pub(crate) overflow: bool,
+    /// When its current checkout began (kept here rather than in the
+    /// guard, whose size every get's result and every caller pays for).
+    pub(crate) checked_out_at: Stamp,
+    /// Its holder marked it broken: it is closed when it comes back (and
+    /// so never checked out again with the mark set).
+    pub(crate) broken: bool,
 }
 
 impl<C> Record<C> {

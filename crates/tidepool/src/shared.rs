@@ -229,15 +229,10 @@ impl<M: Manager> Shared<M> {
     }
 
     /// A guard gives its connection back.
-    pub(crate) fn checkin(
-        self: &Arc<Self>,
-        mut conn: Conn<M::Connection>,
-        since: Stamp,
-        broken: bool,
-    ) {
+    pub(crate) fn checkin(self: &Arc<Self>, mut conn: Conn<M::Connection>) {
         let now = self.clock.now();
-        let held = now.nanos_since(since);
-        let broken = broken || self.is_broken(&mut conn);
+        let held = now.nanos_since(conn.checked_out_at);
+        let broken = conn.broken || self.is_broken(&mut conn);
         if !broken {
             match caught(|| self.manager.needs_reset(&mut conn.raw)) {
                 Ok(false) => {}
