@@ -252,10 +252,10 @@ impl<M: Manager> Pool<M> {
                     // here across the await would give every get future drop
                     // glue of its own.
                     let grant = Box::pin(self.wait_traced(queued, attempt.started)).await;
-                    match grant.map_err(|e| *e)? {
+                    match grant? {
                         Grant::Conn(conn) => (conn, shared.clock.now()),
                         Grant::Failed { attempts, error } => {
-                            return Err(PoolError::Connect { attempts, error });
+                            return Err(PoolError::connect(attempts, error));
                         }
                         Grant::Closed => return Err(PoolError::Closed),
                     }
@@ -353,11 +353,7 @@ impl<M: Manager> Pool<M> {
         if let Some(held_back) = shared.timeouts_log.allow(now) {
             tracing::warn!(pool = %shared.name, waited_ms = waited.as_millis() as u64, cause = %TimeoutCause::Checks, similar_held_back = held_back, "get timed out");
         }
-        PoolError::Timeout {
-            waited,
-            last_error,
-            cause: TimeoutCause::Checks,
-        }
+        PoolError::timeout(waited, last_error, TimeoutCause::Checks)
     }
 
     /// Who is checking out, for leak reports (only with leak detection on).
@@ -422,7 +418,7 @@ impl<M: Manager> Pool<M> {
         &self,
         queued: Queued<M::Connection, M::Error>,
         started: Stamp,
-    ) -> Result<Grant<M::Connection, M::Error>, Box<PoolError<M::Error>>> {
+    ) -> Result<Grant<M::Connection, M::Error>, PoolError<M::Error>> {
         let shared = &self.shared;
         let span = tracing::debug_span!(
             "tidepool.wait",
@@ -449,7 +445,7 @@ impl<M: Manager> Pool<M> {
         &self,
         queued: Queued<M::Connection, M::Error>,
         started: Stamp,
-    ) -> Result<Grant<M::Connection, M::Error>, Box<PoolError<M::Error>>> {
+    ) -> Result<Grant<M::Connection, M::Error>, PoolError<M::Error>> {
         let Queued { key, rx, deadline } = queued;
         let shared = &self.shared;
         shared.ensure_maintenance();
@@ -479,12 +475,7 @@ impl<M: Manager> Pool<M> {
             if let Some(held_back) = shared.timeouts_log.allow(now) {
                 tracing::warn!(pool = %shared.name, waited_ms = waited.as_millis() as u64, %cause, similar_held_back = held_back, "get timed out");
             }
-            // Boxed, so that a get future carries no room for the error.
-            Box::new(PoolError::Timeout {
-                waited,
-                last_error,
-                cause,
-            })
+            PoolError::timeout(waited, last_error, cause)
         })
     }
 }
