@@ -184,133 +184,156 @@ impl Attempt {
 enum Step<C, E> {
     /// A connection, checked out at the stamp given.
     Ready(Conn<C>, Stamp),
-    Wait(Key, oneshot::Receiver<Grant<C, E>>, Instant),
+    Wait(Queued<C, E>),
     Failed(PoolError<E>),
 }
 
+/// A place in the queue: its key, the channel a connection comes by, and
+/// when the get's time is up.
+struct Queued<C, E> {
+    key: Key,
+    rx: oneshot::Receiver<Grant<C, E>>,
+    deadline: Instant,
+}
+
 impl<M: Manager> Pool<M> {
-    pub(crate) async fn acquire(
+    /// A get: the stash, then a checkout or a place in the queue, then the
+    /// checks, again until a connection passes them or the time is up.
+    ///
+    /// A plain function returning an `async` block rather than an `async
+    /// fn`: an `async fn` copies its arguments into locals of its own at
+    /// its first poll, and the block uses the captured `attempt` in place.
+    pub(crate) fn acquire(
         &self,
         wait: Duration,
         location: &'static Location<'static>,
         no_wait: bool,
-    ) -> Result<Pooled<'_, M>, PoolError<M::Error>> {
-        let shared = &self.shared;
-        let started = shared.clock.now();
+    ) -> impl Future<Output = Result<Pooled<'_, M>, PoolError<M::Error>>> + Send + '_ {
         let mut attempt = Attempt {
             wait,
             location,
             no_wait,
-            started,
+            started: Stamp::default(),
             first: true,
             first_wait: true,
             front: false,
         };
-        // What this thread parked on its last return comes first.
-        let mut parked = match shared.stash.take(started) {
-            Take::Hit(conn) => {
-                attempt.first = false;
-                Some(conn)
-            }
-            Take::Stale(conn) => {
-                shared.with_state(|st| st.unstash(conn, started));
-                None
-            }
-            Take::Empty => None,
-        };
-        loop {
-            if attempt.front && attempt.left(shared).is_zero() {
-                // Every connection handed to this get failed its checks, and
-                // its time is up.
-                return Err(self.checks_timed_out(&attempt));
-            }
-            let (conn, mut since) = match parked.take() {
-                Some(conn) => (conn, started),
-                None => match self.checkout(&mut attempt) {
-                    Step::Ready(conn, now) => (conn, now),
-                    Step::Failed(e) => return Err(e),
-                    Step::Wait(key, rx, deadline) => {
-                        // Boxed: the waiting future (a timer, a channel, its
-                        // span) is the largest part of a get's state, and a
-                        // hit never needs it. Kept out of this body too: a
-                        // span held here across the await would give every
-                        // get future drop glue of its own.
-                        let grant = Box::pin(self.wait_traced(key, rx, started, deadline)).await;
-                        match grant.map_err(|e| *e)? {
-                            Grant::Conn(conn) => (conn, shared.clock.now()),
-                            Grant::Failed { attempts, error } => {
-                                return Err(PoolError::Connect { attempts, error });
+        async move {
+            let shared = &self.shared;
+            // Read at the first poll: the wait runs from there.
+            attempt.started = shared.clock.now();
+            loop {
+                let (conn, mut since) = 'got: {
+                    if attempt.first {
+                        // What this thread parked on its last return comes
+                        // first (only on the first pass: a hit, or a
+                        // checkout, counts the get's attempt).
+                        match shared.stash.take(attempt.started) {
+                            Take::Hit(conn) => {
+                                attempt.first = false;
+                                break 'got (conn, attempt.started);
                             }
-                            Grant::Closed => return Err(PoolError::Closed),
+                            Take::Stale(conn) => {
+                                shared.with_state(|st| st.unstash(conn, attempt.started));
+                            }
+                            Take::Empty => {}
                         }
                     }
-                },
-            };
-            // Whatever happens to this connection now, the caller was
-            // served once: if it is rejected, the caller asks again first.
-            attempt.front = true;
-            let validate = conn.needs_validation(&shared.cfg, since);
-            let mut held = Preparing {
-                shared,
-                conn: Some(conn),
-            };
-            // A connection its driver already knows is closed (a server-side
-            // kill the driver has seen) is never handed out.
-            if held
-                .conn
-                .as_mut()
-                .is_some_and(|c| shared.manager.has_broken(&mut c.raw))
-            {
-                held.reject(CloseReason::Broken, Some(unusable(Check::HasBroken, None)));
-                continue;
-            }
-            if validate {
-                // Boxed for the same reason as the wait: most gets skip it.
-                match Box::pin(held.validate(attempt.check_limit(shared))).await {
-                    Some(checked) => since = checked,
-                    None => continue,
-                }
-            }
-            let Some(conn) = held.conn.as_mut() else {
-                continue;
-            };
-            let info = conn.info(since, since);
-            let outcome = {
-                let mut hook = pin!(shared.manager.before_checkout(&mut conn.raw, &info));
-                // Polled once first: a hook that is ready at once (nearly
-                // all) costs no timer and no clock reading.
-                match poll_fn(|cx| Poll::Ready(hook.as_mut().poll(cx))).await {
-                    Poll::Ready(outcome) => Some(outcome),
-                    // Boxed: the timer would otherwise grow every get
-                    // future by its size.
-                    Poll::Pending => Box::pin(timeout(attempt.check_limit(shared), hook))
-                        .await
-                        .ok(),
-                }
-            };
-            match outcome {
-                Some(Ok(())) => {
-                    if let Some(conn) = held.conn.take() {
-                        return Ok(Pooled::new(self, conn, since));
+                    // Only a get that queues reaches the await below, and
+                    // nothing of this match is kept across it.
+                    let queued = match self.checkout(&mut attempt) {
+                        Step::Ready(conn, now) => break 'got (conn, now),
+                        Step::Failed(e) => return Err(e),
+                        Step::Wait(queued) => queued,
+                    };
+                    // Boxed: the waiting future (a timer, a channel, its
+                    // span) is the largest part of a get's state, and a hit
+                    // never needs it. Kept out of this body too: a span held
+                    // here across the await would give every get future drop
+                    // glue of its own.
+                    let grant = Box::pin(self.wait_traced(queued, attempt.started)).await;
+                    match grant? {
+                        Grant::Conn(conn) => (conn, shared.clock.now()),
+                        Grant::Failed { attempts, error } => {
+                            return Err(PoolError::connect(attempts, error));
+                        }
+                        Grant::Closed => return Err(PoolError::Closed),
+                    }
+                };
+                let validate = conn.needs_validation(shared.validation, since);
+                let mut held = Preparing {
+                    shared,
+                    conn: Some(conn),
+                };
+                'rejected: {
+                    // A connection its driver already knows is closed (a
+                    // server-side kill the driver has seen) is never handed
+                    // out.
+                    if held
+                        .conn
+                        .as_mut()
+                        .is_some_and(|c| shared.manager.has_broken(&mut c.raw))
+                    {
+                        held.reject(CloseReason::Broken, Some(unusable(Check::HasBroken, None)));
+                        break 'rejected;
+                    }
+                    if validate {
+                        // Boxed for the same reason as the wait: most gets
+                        // skip it.
+                        match Box::pin(held.validate(attempt.check_limit(shared))).await {
+                            Some(checked) => since = checked,
+                            None => break 'rejected,
+                        }
+                    }
+                    let Some(conn) = held.conn.as_mut() else {
+                        break 'rejected;
+                    };
+                    let info = conn.info(since, since);
+                    let outcome = {
+                        let mut hook = pin!(shared.manager.before_checkout(&mut conn.raw, &info));
+                        // Polled once first: a hook that is ready at once
+                        // (nearly all) costs no timer and no clock reading.
+                        match poll_fn(|cx| Poll::Ready(hook.as_mut().poll(cx))).await {
+                            Poll::Ready(outcome) => Some(outcome),
+                            // Boxed: the timer would otherwise grow every get
+                            // future by its size.
+                            Poll::Pending => Box::pin(timeout(attempt.check_limit(shared), hook))
+                                .await
+                                .ok(),
+                        }
+                    };
+                    match outcome {
+                        Some(Ok(())) => {
+                            if let Some(conn) = held.conn.take() {
+                                return Ok(Pooled::new(self, conn, since));
+                            }
+                        }
+                        Some(Err(e)) => {
+                            tracing::info!(pool = %shared.name, connection = info.id, error = %e, "before_checkout failed");
+                            held.reject(
+                                CloseReason::Error,
+                                Some(unusable(Check::BeforeCheckout, Some(e))),
+                            );
+                        }
+                        None if attempt.left(shared).is_zero() => {
+                            // Cut short by the caller's own deadline, not the
+                            // hook's.
+                            held.reject(CloseReason::Error, None);
+                        }
+                        None => {
+                            tracing::info!(pool = %shared.name, connection = info.id, "before_checkout timed out");
+                            held.reject(
+                                CloseReason::Error,
+                                Some(unusable(Check::BeforeCheckout, None)),
+                            );
+                        }
                     }
                 }
-                Some(Err(e)) => {
-                    tracing::info!(pool = %shared.name, connection = info.id, error = %e, "before_checkout failed");
-                    held.reject(
-                        CloseReason::Error,
-                        Some(unusable(Check::BeforeCheckout, Some(e))),
-                    );
-                }
-                None if attempt.left(shared).is_zero() => {
-                    // Cut short by the caller's own deadline, not the hook's.
-                    held.reject(CloseReason::Error, None);
-                }
-                None => {
-                    tracing::info!(pool = %shared.name, connection = info.id, "before_checkout timed out");
-                    held.reject(
-                        CloseReason::Error,
-                        Some(unusable(Check::BeforeCheckout, None)),
-                    );
+                // The caller was served once and its connection rejected: it
+                // asks again first, while its time lasts.
+                attempt.front = true;
+                if attempt.left(shared).is_zero() {
+                    return Err(self.checks_timed_out(&attempt));
                 }
             }
         }
@@ -330,11 +353,7 @@ impl<M: Manager> Pool<M> {
         if let Some(held_back) = shared.timeouts_log.allow(now, &TimeoutCause::Checks) {
             tracing::warn!(pool = %shared.name, waited_ms = waited.as_millis() as u64, cause = %TimeoutCause::Checks, similar_held_back = held_back, "get timed out");
         }
-        PoolError::Timeout {
-            waited,
-            last_error,
-            cause: TimeoutCause::Checks,
-        }
+        PoolError::timeout(waited, last_error, TimeoutCause::Checks)
     }
 
     /// Who is checking out, for leak reports (only with leak detection on).
@@ -382,7 +401,7 @@ impl<M: Manager> Pool<M> {
                     let (tx, rx) = oneshot::channel();
                     let key = st.enqueue(tx, &ask, caller.take());
                     attempt.first_wait = false;
-                    Step::Wait(key, rx, deadline)
+                    Step::Wait(Queued { key, rx, deadline })
                 }
             };
             (step, st.take_aftermath())
@@ -397,11 +416,9 @@ impl<M: Manager> Pool<M> {
     /// for a connection, and a hit pays nothing for it.
     async fn wait_traced(
         &self,
-        key: Key,
-        rx: oneshot::Receiver<Grant<M::Connection, M::Error>>,
+        queued: Queued<M::Connection, M::Error>,
         started: Stamp,
-        deadline: Instant,
-    ) -> Result<Grant<M::Connection, M::Error>, Box<PoolError<M::Error>>> {
+    ) -> Result<Grant<M::Connection, M::Error>, PoolError<M::Error>> {
         let shared = &self.shared;
         let span = tracing::debug_span!(
             "tidepool.wait",
@@ -409,10 +426,7 @@ impl<M: Manager> Pool<M> {
             waited_ms = tracing::field::Empty,
             outcome = tracing::field::Empty,
         );
-        let grant = self
-            .wait(key, rx, started, deadline)
-            .instrument(span.clone())
-            .await;
+        let grant = self.wait(queued, started).instrument(span.clone()).await;
         let waited = shared.clock.now().saturating_duration_since(started);
         span.record("waited_ms", waited.as_secs_f64() * 1000.0);
         span.record(
@@ -429,11 +443,10 @@ impl<M: Manager> Pool<M> {
 
     async fn wait(
         &self,
-        key: Key,
-        rx: oneshot::Receiver<Grant<M::Connection, M::Error>>,
+        queued: Queued<M::Connection, M::Error>,
         started: Stamp,
-        deadline: Instant,
-    ) -> Result<Grant<M::Connection, M::Error>, Box<PoolError<M::Error>>> {
+    ) -> Result<Grant<M::Connection, M::Error>, PoolError<M::Error>> {
+        let Queued { key, rx, deadline } = queued;
         let shared = &self.shared;
         shared.ensure_maintenance();
         let mut waiting = Waiting {
@@ -462,12 +475,7 @@ impl<M: Manager> Pool<M> {
             if let Some(held_back) = shared.timeouts_log.allow(now, &cause.kind()) {
                 tracing::warn!(pool = %shared.name, waited_ms = waited.as_millis() as u64, %cause, similar_held_back = held_back, "get timed out");
             }
-            // Boxed, so that a get future carries no room for the error.
-            Box::new(PoolError::Timeout {
-                waited,
-                last_error,
-                cause,
-            })
+            PoolError::timeout(waited, last_error, cause)
         })
     }
 }

@@ -148,7 +148,7 @@ impl<M: Manager> Builder<M> {
             match (warmth, last_error) {
                 (Warmth::Warm, _) => break Ok(()),
                 (Warmth::Failed(attempts), Some(error)) if warm_up == WarmUp::EagerFailFast => {
-                    break Err(PoolError::Connect { attempts, error });
+                    break Err(PoolError::connect(attempts, error));
                 }
                 _ => {}
             }

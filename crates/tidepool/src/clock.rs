@@ -49,6 +49,12 @@ impl Stamp {
         Duration::from_nanos(self.nanos_since(earlier))
     }
 
+    /// `nanos` nanoseconds later; saturates at [`Stamp::NEVER`].
+    #[inline]
+    pub(crate) fn add_nanos(self, nanos: u64) -> Stamp {
+        Stamp(self.0.saturating_add(nanos))
+    }
+
     /// The same in nanoseconds, for statistics (no `Duration` round trip).
     #[inline]
     pub(crate) fn nanos_since(self, earlier: Stamp) -> u64 {
@@ -62,8 +68,7 @@ impl Add<Duration> for Stamp {
     /// Saturates at [`Stamp::NEVER`].
     #[inline]
     fn add(self, d: Duration) -> Stamp {
-        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        Stamp(self.0.saturating_add(nanos))
+        self.add_nanos(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
     }
 }
 
@@ -82,6 +87,13 @@ pub(crate) enum Clock {
     },
     /// tokio's clock, which tests may pause.
     Runtime { origin: Instant },
+}
+
+/// A reading of the counter with a negative offset (see [`Clock::now`]).
+#[cold]
+#[inline(never)]
+fn behind(nanos: u64, offset: i64) -> u64 {
+    nanos.saturating_add_signed(offset)
 }
 
 /// Where the counter's stamps start (about 146 years), so that a backward
@@ -131,11 +143,19 @@ impl Clock {
                 origin,
                 offset,
                 ..
-            } => Stamp(
-                source
-                    .delta_as_nanos(*origin, source.raw())
-                    .saturating_add_signed(offset.load(Ordering::Relaxed)),
-            ),
+            } => {
+                let nanos = source.delta_as_nanos(*origin, source.raw());
+                let offset = offset.load(Ordering::Relaxed);
+                // The offset stays positive unless the counter has run
+                // ahead by more than `COUNTER_BASE` (over a century): one
+                // unsigned add, where a signed one takes a dozen
+                // instructions on every get and every return.
+                Stamp(if offset >= 0 {
+                    nanos.saturating_add(offset.unsigned_abs())
+                } else {
+                    behind(nanos, offset)
+                })
+            }
             Self::Runtime { origin } => Stamp(
                 u64::try_from(Instant::now().saturating_duration_since(*origin).as_nanos())
                     .unwrap_or(u64::MAX),

@@ -94,6 +94,28 @@ impl<C> std::ops::DerefMut for Conn<C> {
     }
 }
 
+/// When a connection is pinged before checkout: the `validation` setting,
+/// with its window in nanoseconds, worked out once rather than on every get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ValidationRule {
+    Always,
+    Never,
+    /// Idle longer than this many nanoseconds.
+    IfIdleFor(u64),
+}
+
+impl ValidationRule {
+    pub(crate) fn new(cfg: &PoolConfig) -> Self {
+        match cfg.validation {
+            Validation::Always => Self::Always,
+            Validation::Never => Self::Never,
+            Validation::IfIdle => {
+                Self::IfIdleFor(u64::try_from(cfg.validation_window.as_nanos()).unwrap_or(u64::MAX))
+            }
+        }
+    }
+}
+
 /// What the pool keeps about one connection.
 #[derive(Debug)]
 pub(crate) struct Record<C> {
@@ -117,16 +139,24 @@ pub(crate) struct Record<C> {
     pub(crate) generation: u64,
     /// Opened beyond `max_size`; closed when returned with nobody waiting.
     pub(crate) overflow: bool,
+    /// When its current checkout began (kept here rather than in the
+    /// guard, whose size every get's result and every caller pays for).
+    pub(crate) checked_out_at: Stamp,
+    /// Its holder marked it broken: it is closed when it comes back (and
+    /// so never checked out again with the mark set).
+    pub(crate) broken: bool,
 }
 
 impl<C> Record<C> {
-    /// Whether this connection must be pinged before checkout under `cfg`.
+    /// Whether this connection must be pinged before checkout under `rule`.
     #[inline]
-    pub(crate) fn needs_validation(&self, cfg: &PoolConfig, now: Stamp) -> bool {
-        match cfg.validation {
-            Validation::Always => true,
-            Validation::Never => false,
-            Validation::IfIdle => now > self.last_used.max(self.checked_at) + cfg.validation_window,
+    pub(crate) fn needs_validation(&self, rule: ValidationRule, now: Stamp) -> bool {
+        match rule {
+            ValidationRule::Always => true,
+            ValidationRule::Never => false,
+            ValidationRule::IfIdleFor(window_ns) => {
+                now > self.last_used.max(self.checked_at).add_nanos(window_ns)
+            }
         }
     }
 

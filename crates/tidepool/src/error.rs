@@ -85,55 +85,86 @@ impl<E: StdError + 'static> StdError for ConnectError<E> {
 }
 
 /// An error from [`Pool::get`](crate::Pool::get) and its relatives.
+///
+/// The payloads of the two errors that carry one are boxed: a get's result
+/// is then no larger than its guard and a pointer, which every caller of
+/// every get moves around, while an error is rare.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum PoolError<E> {
     /// No connection became available before the deadline.
-    Timeout {
-        /// How long the caller waited.
-        waited: Duration,
-        /// The last connect failure, when creating connections kept failing;
-        /// the usual real reason behind a timeout.
-        last_error: Option<ConnectError<E>>,
-        /// What the pool was doing when the wait ended.
-        cause: TimeoutCause,
-    },
+    Timeout(Box<TimeoutError<E>>),
     /// Creating a connection for this caller failed on every attempt.
-    Connect {
-        /// Attempts made (the first plus retries).
-        attempts: u32,
-        /// The last attempt's failure.
-        error: ConnectError<E>,
-    },
+    Connect(Box<ConnectFailure<E>>),
     /// The pool is closed (or draining) and hands out nothing.
     Closed,
     /// [`try_get`](crate::Pool::try_get) found no idle connection.
     NoneIdle,
 }
 
+/// What a [`PoolError::Timeout`] knows.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct TimeoutError<E> {
+    /// How long the caller waited.
+    pub waited: Duration,
+    /// The last connect failure, when creating connections kept failing;
+    /// the usual real reason behind a timeout.
+    pub last_error: Option<ConnectError<E>>,
+    /// What the pool was doing when the wait ended.
+    pub cause: TimeoutCause,
+}
+
+/// What a [`PoolError::Connect`] knows.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ConnectFailure<E> {
+    /// Attempts made (the first plus retries).
+    pub attempts: u32,
+    /// The last attempt's failure.
+    pub error: ConnectError<E>,
+}
+
+impl<E> PoolError<E> {
+    /// A [`Timeout`](PoolError::Timeout).
+    pub fn timeout(
+        waited: Duration,
+        last_error: Option<ConnectError<E>>,
+        cause: TimeoutCause,
+    ) -> Self {
+        Self::Timeout(Box::new(TimeoutError {
+            waited,
+            last_error,
+            cause,
+        }))
+    }
+
+    /// A [`Connect`](PoolError::Connect).
+    pub fn connect(attempts: u32, error: ConnectError<E>) -> Self {
+        Self::Connect(Box::new(ConnectFailure { attempts, error }))
+    }
+}
+
 impl<E: StdError> fmt::Display for PoolError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Timeout {
-                waited,
-                last_error: Some(e),
-                ..
-            } => write!(
-                f,
-                "timed out after {waited:?} waiting for a connection; last connect error: {e}"
-            ),
-            Self::Timeout {
-                waited,
-                last_error: None,
-                cause,
-            } => write!(
-                f,
-                "timed out after {waited:?} waiting for a connection ({cause})"
-            ),
-            Self::Connect { attempts, error } => {
+            Self::Timeout(t) => match &t.last_error {
+                Some(e) => write!(
+                    f,
+                    "timed out after {:?} waiting for a connection; last connect error: {e}",
+                    t.waited
+                ),
+                None => write!(
+                    f,
+                    "timed out after {:?} waiting for a connection ({})",
+                    t.waited, t.cause
+                ),
+            },
+            Self::Connect(c) => {
                 write!(
                     f,
-                    "could not open a connection after {attempts} attempt(s): {error}"
+                    "could not open a connection after {} attempt(s): {}",
+                    c.attempts, c.error
                 )
             }
             Self::Closed => f.write_str("the pool is closed"),
@@ -151,18 +182,15 @@ impl<E: StdError + 'static> StdError for PoolError<E> {
 impl<E> PoolError<E> {
     /// Whether this is a [`Timeout`](PoolError::Timeout).
     pub fn is_timeout(&self) -> bool {
-        matches!(self, Self::Timeout { .. })
+        matches!(self, Self::Timeout(_))
     }
 
     /// The connect failure behind this error: the one that failed this
     /// caller, or the last one before its wait timed out.
     pub fn connect_error(&self) -> Option<&ConnectError<E>> {
         match self {
-            Self::Timeout {
-                last_error: Some(e),
-                ..
-            }
-            | Self::Connect { error: e, .. } => Some(e),
+            Self::Timeout(t) => t.last_error.as_ref(),
+            Self::Connect(c) => Some(&c.error),
             _ => None,
         }
     }
@@ -348,10 +376,7 @@ mod tests {
             e.to_string(),
             "connect failed: error connecting to server: Connection refused"
         );
-        let err = PoolError::Connect {
-            attempts: 2,
-            error: e,
-        };
+        let err = PoolError::connect(2, e);
         assert!(err.to_string().ends_with(
             "after 2 attempt(s): connect failed: error connecting to server: Connection refused"
         ));

@@ -22,10 +22,10 @@ use crate::{Manager, Pool};
 /// [`into_owned`](Self::into_owned).
 #[must_use = "dropping the guard returns the connection to the pool at once"]
 pub struct Pooled<'a, M: Manager> {
+    /// The connection; its record holds when this checkout began and
+    /// whether it was marked broken.
     conn: Option<Conn<M::Connection>>,
     pool: PoolRef<'a, M>,
-    since: Stamp,
-    broken: bool,
 }
 
 /// The pool a guard returns to: lent by the caller, or held.
@@ -47,12 +47,11 @@ impl<M: Manager> Deref for PoolRef<'_, M> {
 }
 
 impl<'a, M: Manager> Pooled<'a, M> {
-    pub(crate) fn new(pool: &'a Pool<M>, conn: Conn<M::Connection>, since: Stamp) -> Self {
+    pub(crate) fn new(pool: &'a Pool<M>, mut conn: Conn<M::Connection>, since: Stamp) -> Self {
+        conn.checked_out_at = since;
         Self {
             conn: Some(conn),
             pool: PoolRef::Lent(pool),
-            since,
-            broken: false,
         }
     }
 
@@ -63,8 +62,6 @@ impl<'a, M: Manager> Pooled<'a, M> {
         Pooled {
             conn: self.conn.take(),
             pool: PoolRef::Held(pool),
-            since: self.since,
-            broken: self.broken,
         }
     }
 
@@ -77,7 +74,8 @@ impl<'a, M: Manager> Pooled<'a, M> {
     /// Id, age, idle time before this checkout and use count of this
     /// connection.
     pub fn info(&self) -> ConnectionInfo {
-        self.conn().info(self.pool.shared.clock.now(), self.since)
+        let conn = self.conn();
+        conn.info(self.pool.shared.clock.now(), conn.checked_out_at)
     }
 
     /// How long this checkout has lasted so far.
@@ -86,7 +84,7 @@ impl<'a, M: Manager> Pooled<'a, M> {
             .shared
             .clock
             .now()
-            .saturating_duration_since(self.since)
+            .saturating_duration_since(self.conn().checked_out_at)
     }
 
     /// The pool this connection belongs to.
@@ -98,7 +96,9 @@ impl<'a, M: Manager> Pooled<'a, M> {
     /// for a caller who knows it is in a bad state (an aborted protocol
     /// exchange, a transaction that could not be rolled back).
     pub fn mark_broken(&mut self) {
-        self.broken = true;
+        if let Some(conn) = self.conn.as_mut() {
+            conn.broken = true;
+        }
     }
 
     /// Takes the connection out of the pool for good. Its slot is freed at
@@ -119,7 +119,8 @@ impl<'a, M: Manager> Pooled<'a, M> {
             .take()
             .expect("a guard holds its connection until dropped");
         let now = self.pool.shared.clock.now();
-        (conn, now.nanos_since(self.since), now)
+        let held = now.nanos_since(conn.checked_out_at);
+        (conn, held, now)
     }
 
     /// Takes the connection out of service for the caller to close, while
@@ -237,7 +238,7 @@ impl<M: Manager> fmt::Debug for Pooled<'_, M> {
 impl<M: Manager> Drop for Pooled<'_, M> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
-            self.pool.shared.checkin(conn, self.since, self.broken);
+            self.pool.shared.checkin(conn);
         }
     }
 }

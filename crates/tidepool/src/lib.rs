@@ -36,7 +36,10 @@ mod loom;
 pub use builder::Builder;
 pub use config::{HealthConfig, IdleOrder, PoolConfig, Validation, WarmUp, off_or_duration};
 pub use conn::ConnectionInfo;
-pub use error::{BuildError, Check, ConfigError, ConnectError, PoolError, TimeoutCause};
+pub use error::{
+    BuildError, Check, ConfigError, ConnectError, ConnectFailure, PoolError, TimeoutCause,
+    TimeoutError,
+};
 pub use guard::{Closing, Pooled};
 pub use health::{
     Advice, AdviceKind, Health, HealthStatus, Recommendation, SizingEstimate, SizingVerdict,

@@ -14,7 +14,7 @@ use tokio::task::AbortHandle;
 
 use crate::clock::{Clock, Stamp};
 use crate::config::PoolConfig;
-use crate::conn::Conn;
+use crate::conn::{Conn, ValidationRule};
 use crate::panic::{Panic, caught};
 use crate::stash::{Put, Stash};
 use crate::state::{Aftermath, State};
@@ -29,6 +29,8 @@ pub(crate) struct Shared<M: Manager> {
     pub(crate) manager: M,
     /// The settings as built; `max_size` and `min_idle` live on in `state`.
     pub(crate) cfg: PoolConfig,
+    /// `cfg.validation`, ready for the get path.
+    pub(crate) validation: ValidationRule,
     pub(crate) clock: Clock,
     state: parking_lot::Mutex<Locked<M>>,
     /// The state's per-thread stash, reached without its lock.
@@ -75,6 +77,7 @@ impl<M: Manager> Shared<M> {
             manager,
             stash: state.stash(),
             state: parking_lot::Mutex::new(state),
+            validation: ValidationRule::new(&cfg),
             cfg,
             clock,
             home,
@@ -226,15 +229,10 @@ impl<M: Manager> Shared<M> {
     }
 
     /// A guard gives its connection back.
-    pub(crate) fn checkin(
-        self: &Arc<Self>,
-        mut conn: Conn<M::Connection>,
-        since: Stamp,
-        broken: bool,
-    ) {
+    pub(crate) fn checkin(self: &Arc<Self>, mut conn: Conn<M::Connection>) {
         let now = self.clock.now();
-        let held = now.nanos_since(since);
-        let broken = broken || self.is_broken(&mut conn);
+        let held = now.nanos_since(conn.checked_out_at);
+        let broken = conn.broken || self.is_broken(&mut conn);
         if !broken {
             match caught(|| self.manager.needs_reset(&mut conn.raw)) {
                 Ok(false) => {}

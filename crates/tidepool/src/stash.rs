@@ -359,6 +359,8 @@ mod tests {
             retire_by: None,
             generation: 0,
             overflow: false,
+            checked_out_at: Stamp::ZERO,
+            broken: false,
         })
     }
 

@@ -16,11 +16,9 @@ async fn a_busy_pool_times_out_after_the_timeout_with_no_connect_error() {
         .await
         .unwrap_err();
     match &err {
-        PoolError::Timeout {
-            waited, last_error, ..
-        } => {
-            assert_eq!(*waited, Duration::from_millis(250));
-            assert!(last_error.is_none());
+        PoolError::Timeout(t) => {
+            assert_eq!(t.waited, Duration::from_millis(250));
+            assert!(t.last_error.is_none());
         }
         other => panic!("expected a timeout, got {other:?}"),
     }
@@ -40,15 +38,12 @@ async fn a_timeout_while_connects_fail_carries_the_last_connect_error() {
     let (pool, knobs) = pool(cfg);
     knobs.set_fail_all(true);
     let err = pool.get().await.unwrap_err();
-    let PoolError::Timeout {
-        waited, last_error, ..
-    } = &err
-    else {
+    let PoolError::Timeout(t) = &err else {
         panic!("expected a timeout, got {err:?}")
     };
-    assert_eq!(*waited, Duration::from_secs(1));
-    let Some(ConnectError::Backend(e)) = last_error else {
-        panic!("expected the backend error, got {last_error:?}")
+    assert_eq!(t.waited, Duration::from_secs(1));
+    let Some(ConnectError::Backend(e)) = &t.last_error else {
+        panic!("expected the backend error, got {:?}", t.last_error)
     };
     assert!(e.0.starts_with("connection refused"), "{e}");
     assert!(
@@ -75,12 +70,12 @@ async fn exhausted_retries_fail_the_caller_at_once_with_the_cause() {
     knobs.set_fail_all(true);
     let start = tokio::time::Instant::now();
     let err = pool.get().await.unwrap_err();
-    let PoolError::Connect { attempts, error } = &err else {
+    let PoolError::Connect(c) = &err else {
         panic!("expected a connect failure, got {err:?}")
     };
-    assert_eq!(*attempts, 3);
+    assert_eq!(c.attempts, 3);
     assert!(
-        matches!(error, ConnectError::Backend(e) if **e == FakeError("connection refused (attempt 3)".into()))
+        matches!(&c.error, ConnectError::Backend(e) if **e == FakeError("connection refused (attempt 3)".into()))
     );
     // Far sooner than the 5 s acquire timeout: two backoffs of at most 100 + 200 ms.
     assert!(
@@ -102,13 +97,13 @@ async fn a_slow_connect_is_cut_at_create_timeout() {
     let fake = common::Fake::new().slow(Duration::from_secs(10));
     let pool = common::pool_with(fake, cfg);
     let err = pool.get().await.unwrap_err();
-    match err {
-        PoolError::Connect {
-            error: ConnectError::TimedOut { after },
-            ..
-        } => assert_eq!(after, Duration::from_millis(300)),
-        other => panic!("expected a connect timeout, got {other:?}"),
-    }
+    let PoolError::Connect(c) = &err else {
+        panic!("expected a connect timeout, got {err:?}")
+    };
+    let ConnectError::TimedOut { after } = c.error else {
+        panic!("expected a connect timeout, got {err:?}")
+    };
+    assert_eq!(after, Duration::from_millis(300));
 }
 
 #[tokio::test(start_paused = true)]

@@ -144,6 +144,8 @@ impl<C, E> State<C, E> {
             retire_by,
             generation: self.generation,
             overflow,
+            checked_out_at: now,
+            broken: false,
         });
         self.next_conn += 1;
         self.counts.opened(overflow);
