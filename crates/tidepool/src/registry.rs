@@ -105,11 +105,12 @@ impl<M: Manager> PoolHandle for Pool<M> {
     ) -> Pin<Box<dyn Future<Output = Result<(), CheckError>> + Send + '_>> {
         Box::pin(async move {
             let mut conn = self.get_timeout(within).await.map_err(|e| match &e {
-                PoolError::Timeout {
-                    last_error: None,
-                    cause: TimeoutCause::Busy { .. } | TimeoutCause::Paused,
-                    ..
-                } => CheckError::Busy(e.to_string()),
+                PoolError::Timeout(t)
+                    if t.last_error.is_none()
+                        && matches!(t.cause, TimeoutCause::Busy { .. } | TimeoutCause::Paused) =>
+                {
+                    CheckError::Busy(e.to_string())
+                }
                 _ => CheckError::Down(e.to_string()),
             })?;
             let ping = self.manager().validate(&mut conn);
